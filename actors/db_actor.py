@@ -1,0 +1,42 @@
+"""DbActor: the only owner of the SQLite store (a leaf: it asks no one)."""
+
+from __future__ import annotations
+
+import logging
+
+import pykka
+
+from actors.messages import OpenStore, Persist, PrepareStore
+from db.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class DbActor(pykka.ThreadingActor):
+    """Owns config.db; every SQLite call runs on this actor's thread.
+
+    Accepts: OpenStore, PrepareStore, Persist.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._store = Store(path)
+
+    def on_receive(self, message: object) -> object:
+        """Dispatch one message."""
+        match message:
+            case Persist():
+                self._store.apply(message.change)
+                return None
+            case OpenStore():
+                return self._store.open()
+            case PrepareStore():
+                self._store.prepare()
+                return None
+            case _:
+                return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        """Close the connection (the last close checkpoints the WAL)."""
+        self._store.close()
+        log.debug("database %s closed", self._store.path)

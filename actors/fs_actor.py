@@ -1,0 +1,162 @@
+"""FsActor: the only owner of the in-memory tree (memdb).
+
+Changes are applied here, persisted through the db actor (a leaf it may ask), and
+announced to the status actor by tell.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actors.messages import (
+    ActivateTree,
+    CreateFile,
+    GetIndex,
+    GetStatFs,
+    ListDir,
+    LoadTree,
+    Lookup,
+    LookupReply,
+    MakeDir,
+    Persist,
+    QuorumChanged,
+    ReadFile,
+    Remove,
+    Rename,
+    SetMtime,
+    TreeChanged,
+    TreeReloaded,
+    Truncate,
+    VmListChanged,
+    WriteFile,
+    ask,
+)
+from errors import ErrorLatched, NotQuorate, StorageError
+from memdb.loader import load_memdb
+from memdb.tree import Applied, MemDb
+from status.tracked import TRACKED_PATHS
+
+log = logging.getLogger(__name__)
+
+DB_TIMEOUT_S = 30.0
+"""How long a change waits for its commit before the caller gets EIO."""
+
+LOCAL_WRITER = 0
+"""Writer id of every change in local mode."""
+
+
+class FsActor(pykka.ThreadingActor):
+    """Owns the tree, its vmlist and lock table; applies every change in order.
+
+    Accepts: LoadTree, ActivateTree, Lookup, ReadFile, ListDir, GetStatFs, GetIndex,
+    MakeDir, Remove, CreateFile, WriteFile, Truncate, SetMtime, Rename, QuorumChanged.
+    """
+
+    def __init__(
+        self,
+        db: pykka.ActorRef[Any],
+        status: pykka.ActorRef[Any] | None,
+        *,
+        quorate: bool,
+        clock: Callable[[], float] = time.monotonic,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self._db = db
+        self._status = status
+        self._quorate = quorate
+        self._clock = clock
+        self._wallclock = wallclock
+        self._memdb = MemDb(clock=clock)
+
+    def on_receive(self, message: object) -> object:
+        """Dispatch one message; asked errors go back to the caller."""
+        match message:
+            case Lookup(path=path):
+                return LookupReply(self._memdb.getattr(path), self._quorate)
+            case ReadFile(path=path, size=size, offset=offset):
+                return self._memdb.read(path, size, offset)
+            case ListDir(path=path):
+                return self._memdb.readdir(path)
+            case GetStatFs():
+                return self._memdb.statfs()
+            case GetIndex():
+                return self._memdb.encode_index()
+            case QuorumChanged(quorate=quorate):
+                self._quorate = quorate
+                return None
+            case LoadTree(rows=rows):
+                self._memdb = load_memdb(rows, clock=self._clock)
+                return None
+            case ActivateTree():
+                self._activate()
+                return None
+            case _:
+                return self._change(message)
+
+    def _change(self, message: object) -> object:
+        now = int(self._wallclock()) & 0xFFFFFFFF
+        memdb = self._memdb
+        match message:
+            case WriteFile(path=path, data=data, offset=offset):
+                return self._commit(lambda: memdb.write(path, LOCAL_WRITER, now, data, offset))
+            case CreateFile(path=path):
+                return self._commit(lambda: memdb.create(path, LOCAL_WRITER, now))
+            case Truncate(path=path, size=size):
+                return self._commit(lambda: memdb.truncate(path, LOCAL_WRITER, now, size))
+            case MakeDir(path=path):
+                return self._commit(lambda: memdb.mkdir(path, LOCAL_WRITER, now))
+            case Remove(path=path):
+                return self._commit(lambda: memdb.delete(path, LOCAL_WRITER, now))
+            case Rename(src=src, dst=dst):
+                return self._commit(lambda: memdb.rename(src, dst, LOCAL_WRITER, now))
+            case SetMtime(path=path, mtime=mtime):
+                return self._commit(lambda: self._utimens(path, mtime, now))
+            case _:
+                return super().on_receive(message)
+
+    def _utimens(self, path: str, mtime: int, now: int) -> Applied:
+        """Set the mtime; mtime 0 on an expired lock removes the lock (local unlock)."""
+        if mtime == 0:
+            unlocked = self._memdb.unlock_if_expired(path, LOCAL_WRITER, now)
+            if unlocked is not None:
+                log.info("removed expired lock %s", path)
+                return unlocked
+        return self._memdb.set_mtime(path, LOCAL_WRITER, mtime)
+
+    def _commit(self, operation: Callable[[], Applied]) -> int:
+        """Apply one change to the tree, persist it, announce it; return its result."""
+        if not self._quorate:
+            raise NotQuorate(reason="cluster not quorate - the tree is read-only")
+        applied = operation()
+        if applied.change is not None:
+            try:
+                ask(self._db, Persist(change=applied.change), timeout=DB_TIMEOUT_S)
+            except (StorageError, pykka.Timeout, pykka.ActorDeadError) as exc:
+                self._memdb.latched = True
+                log.critical("database write failed, refusing all changes until restart: %s", exc)
+                raise ErrorLatched(reason=str(exc)) from exc
+        self._announce(applied)
+        return applied.result
+
+    def _announce(self, applied: Applied) -> None:
+        if self._status is None:
+            return
+        tracked = tuple(p for p in applied.paths if p in TRACKED_PATHS)
+        if tracked:
+            self._status.tell(TreeChanged(paths=tracked))
+        if applied.vmlist_changed:
+            self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))
+
+    def _activate(self) -> None:
+        if self._memdb.root.version == 0:
+            change = self._memdb.start_fresh(int(self._wallclock()))
+            ask(self._db, Persist(change=change), timeout=DB_TIMEOUT_S)
+        if self._status is not None:
+            self._status.tell(TreeReloaded())
+            self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))

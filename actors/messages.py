@@ -1,0 +1,219 @@
+"""Every request, reply and event that crosses between actors: frozen values only.
+
+A ``Request[T]`` is asked and answers T; anything else is an event and is told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from memdb.records import EntryAttr, Row, StatFs, StoreChange, VmListSnapshot
+
+if TYPE_CHECKING:
+    import pykka
+
+
+T = TypeVar("T")
+
+
+class Request(Generic[T]):
+    """Marker: the sender asks and expects a reply of type T."""
+
+    __slots__ = ()
+
+
+def ask(ref: pykka.ActorRef[Any], message: Request[T], *, timeout: float) -> T:
+    """Ask ``ref`` and wait at most ``timeout`` seconds; errors raised by the actor re-raise here."""
+    return cast("T", ref.ask(message, timeout=timeout))
+
+
+# ----- db actor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenStore(Request[tuple[Row, ...]]):
+    """Connect to config.db and return every row; writes nothing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrepareStore(Request[None]):
+    """Set the pragmas and create the table: the first write to the file."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Persist(Request[None]):
+    """Write one change in one transaction."""
+
+    change: StoreChange
+
+
+# ----- fs actor ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadTree(Request[None]):
+    """Build the tree from store rows, with the startup checks."""
+
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivateTree(Request[None]):
+    """After the store is prepared: start a fresh database at version 1, announce the tree."""
+
+
+@dataclass(frozen=True, slots=True)
+class LookupReply:
+    """An entry's attributes (None if missing) and whether changes are accepted now."""
+
+    attr: EntryAttr | None
+    writable: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lookup(Request[LookupReply]):
+    """getattr of a memdb path."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadFile(Request[bytes]):
+    """Bytes [offset, offset+size) of a file."""
+
+    path: str
+    size: int
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListDir(Request[tuple[str, ...]]):
+    """Child names of a directory (nothing for a file or a missing path)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetStatFs(Request[StatFs]):
+    """Usage figures for statfs."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MakeDir(Request[int]):
+    """mkdir."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remove(Request[int]):
+    """unlink or rmdir (the tree treats both alike)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateFile(Request[int]):
+    """Create an empty file; fails if the name exists."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteFile(Request[int]):
+    """Write data at offset; answers the byte count."""
+
+    path: str
+    data: bytes
+    offset: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Truncate(Request[int]):
+    """Set a file's exact size."""
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetMtime(Request[int]):
+    """utimens; mtime 0 on a lock directory is an unlock request."""
+
+    path: str
+    mtime: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rename(Request[int]):
+    """Move src to dst."""
+
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetIndex(Request[bytes]):
+    """The encoded memdb index (cluster state; tests compare its checksum)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuorumChanged:
+    """Event: the node became quorate or lost quorum."""
+
+    quorate: bool
+
+
+# ----- status actor --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeChanged:
+    """Event: a change touched these paths (tracked-file counters)."""
+
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeReloaded:
+    """Event: the whole tree was (re)loaded; every tracked counter goes up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VmListChanged:
+    """Event: the vmlist is now this."""
+
+    snapshot: VmListSnapshot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderStatusFile(Request[int]):
+    """Regenerate a status file's snapshot (on getattr); answers its length."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadStatusFile(Request[bytes]):
+    """Bytes of a status file's last snapshot."""
+
+    name: str
+    size: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteStatusFile(Request[int]):
+    """A write to a status file (only .debug accepts one)."""
+
+    name: str
+    data: bytes
+    offset: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TruncateStatusFile(Request[None]):
+    """A truncate of a status file (only .debug accepts one, as a no-op)."""
+
+    name: str

@@ -1,0 +1,70 @@
+"""Command line, compatible with the original pmxcfs (-f, -d, -l) plus per-instance paths."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What the command line asked for."""
+
+    foreground: bool
+    debug: bool
+    local: bool
+    mount: str
+    db: str
+    rundir: str
+    nodename: str
+    pidfile: str
+    lock_wait: float
+
+
+def default_nodename() -> str:
+    """The host name cut at the first dot, as the original."""
+    return socket.gethostname().split(".", 1)[0]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pmxcfs", description="Proxmox cluster file system (Python implementation)"
+    )
+    parser.add_argument("-f", "--foreground", action="store_true", help="do not daemonize")
+    parser.add_argument("-d", "--debug", action="store_true", help="turn on debug messages")
+    parser.add_argument(
+        "-l", "--local", action="store_true", help="force local mode (ignore corosync.conf, force quorum)"
+    )
+    parser.add_argument("--mount", default="/etc/pve", help="mount point (default: %(default)s)")
+    parser.add_argument(
+        "--db", default="/var/lib/pve-cluster/config.db", help="database file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rundir", default="/run/pve-cluster", help="runtime directory (default: %(default)s)"
+    )
+    parser.add_argument("--nodename", default=None, help="node name (default: the host name)")
+    parser.add_argument("--pidfile", default="/run/pve-cluster.pid", help="pid file (default: %(default)s)")
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=10.0,
+        help="seconds to wait for another instance to release the database (default: %(default)s)",
+    )
+    return parser
+
+
+def parse_args(argv: list[str]) -> Options:
+    """Parse ``argv`` (without the program name); exits on bad options as argparse does."""
+    ns = _parser().parse_args(argv)
+    return Options(
+        foreground=ns.foreground,
+        debug=ns.debug,
+        local=ns.local,
+        mount=ns.mount,
+        db=ns.db,
+        rundir=ns.rundir,
+        nodename=ns.nodename or default_nodename(),
+        pidfile=ns.pidfile,
+        lock_wait=ns.lock_wait,
+    )

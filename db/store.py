@@ -1,0 +1,112 @@
+"""The SQLite store: open and check config.db, load its rows, write one change per transaction.
+
+Use from one thread only (the db actor's): peewee connections are thread-local.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+
+import peewee
+
+from db.schema import CREATE_TREE_SQL, Tree
+from errors import StorageError
+from memdb.loader import normalise_row
+from memdb.records import DT_REG, VERSION_ROW_NAME, Row, StoreChange
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 10
+"""SQLite busy timeout, as the original (10000 ms)."""
+
+_I64 = 1 << 63
+_U64 = 1 << 64
+
+# Statement texts are built once by peewee from the model and then run as prepared SQL.
+_UPSERT_SQL, _ = Tree.replace(
+    inode=0, parent=0, version=0, writer=0, mtime=0, type=0, name="", data=None
+).sql()
+_DELETE_SQL, _ = Tree.delete().where(Tree.inode == 0).sql()
+_SELECT_SQL, _ = Tree.select(
+    Tree.inode, Tree.parent, Tree.version, Tree.writer, Tree.mtime, Tree.type, Tree.name, Tree.data
+).sql()
+
+
+def _signed(value: int) -> int:
+    """A u64 as SQLite's signed 64-bit integer."""
+    return value - _U64 if value >= _I64 else value
+
+
+def _row_params(row: Row) -> list[object]:
+    return [
+        _signed(row.inode),
+        _signed(row.parent),
+        _signed(row.version),
+        row.writer,
+        row.mtime,
+        row.type,
+        row.name,
+        row.data if row.data else None,
+    ]
+
+
+def version_row(version: int, writer: int, mtime: int) -> Row:
+    """The inode-0 row that carries the global version."""
+    return Row(0, 0, version, writer, mtime, DT_REG, VERSION_ROW_NAME, None)
+
+
+class Store:
+    """config.db: the original's schema, pragmas and row encoding."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.db = peewee.SqliteDatabase(None, autoconnect=False)
+        """This store's own connection (one per thread, used from one thread only)."""
+
+    def open(self) -> tuple[Row, ...]:
+        """Connect and read every row, writing nothing; raise StorageError if unreadable."""
+        try:
+            self.db.init(self.path, timeout=BUSY_TIMEOUT_S)
+            self.db.connect(reuse_if_open=True)
+            if not self.db.table_exists("tree"):
+                return ()
+            cursor = self.db.execute_sql(_SELECT_SQL)
+            return tuple(normalise_row(*values) for values in cursor)
+        except (peewee.DatabaseError, sqlite3.Error, UnicodeDecodeError) as exc:
+            self.close()
+            raise StorageError(self.path, str(exc)) from exc
+
+    def prepare(self) -> None:
+        """Set WAL and synchronous=NORMAL, create the table if missing, chmod 0600."""
+        try:
+            mode = self.db.execute_sql("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StorageError(self.path, f"unable to set WAL mode (got {mode})")
+            self.db.execute_sql("PRAGMA synchronous=NORMAL")
+            self.db.execute_sql(CREATE_TREE_SQL)
+            os.chmod(self.path, 0o600)
+        except (peewee.DatabaseError, sqlite3.Error, OSError) as exc:
+            raise StorageError(self.path, str(exc)) from exc
+
+    def apply(self, change: StoreChange) -> None:
+        """Write one change in one committed transaction (bdb_backend_write)."""
+        try:
+            with self.db.atomic():
+                self._apply_rows(change)
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            raise StorageError(self.path, str(exc)) from exc
+
+    def _apply_rows(self, change: StoreChange) -> None:
+        if change.delete_inode is not None:
+            self.db.execute_sql(_DELETE_SQL, [_signed(change.delete_inode)])
+        if change.upsert is not None:
+            self.db.execute_sql(_UPSERT_SQL, _row_params(change.upsert))
+        row = version_row(change.version, change.writer, change.mtime)
+        self.db.execute_sql(_UPSERT_SQL, _row_params(row))
+
+    def close(self) -> None:
+        """Close the connection (SQLite checkpoints the WAL on the last close)."""
+        if not self.db.is_closed():
+            self.db.close()

@@ -1,0 +1,48 @@
+"""The one table from domain errors to errno (the FUSE layer is the only place that knows errno)."""
+
+from __future__ import annotations
+
+import errno
+
+import pykka
+
+from errors import (
+    AccessDenied,
+    AlreadyExists,
+    DirectoryNotEmpty,
+    ErrorLatched,
+    FileTooLarge,
+    InvalidArgument,
+    NotADirectory,
+    NotFound,
+    NotPermitted,
+    NotQuorate,
+    StatusFileRefused,
+    StorageError,
+)
+
+ERRNO_FOR: dict[type[BaseException], int] = {
+    NotFound: errno.ENOENT,
+    AlreadyExists: errno.EEXIST,
+    NotADirectory: errno.ENOTDIR,
+    DirectoryNotEmpty: errno.ENOTEMPTY,
+    NotQuorate: errno.EACCES,  # the original answers EACCES, not EROFS, without quorum
+    AccessDenied: errno.EACCES,
+    NotPermitted: errno.EPERM,
+    FileTooLarge: errno.EFBIG,
+    InvalidArgument: errno.EINVAL,
+    ErrorLatched: errno.EIO,
+    StorageError: errno.EIO,
+    StatusFileRefused: errno.EIO,  # the original's status files answer EIO to writes
+    pykka.Timeout: errno.EIO,  # the owning actor did not answer in time
+    pykka.ActorDeadError: errno.EIO,  # shutting down
+}
+
+
+def errno_for(exc: BaseException) -> int | None:
+    """The errno for ``exc``, looked up along its class hierarchy; None if unknown."""
+    for cls in type(exc).__mro__:
+        code = ERRNO_FOR.get(cls)
+        if code is not None:
+            return code
+    return None

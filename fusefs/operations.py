@@ -1,0 +1,312 @@
+"""The fusepy Operations of /etc/pve: route each path, ask the owning actor, map errors.
+
+Runs on libfuse's threads. It holds only actor references and constants: every piece of
+state lives in an actor and is reached by ``ask`` with a timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import stat
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+import pykka
+from fuse import FuseOSError, Operations
+
+from actors.messages import (
+    CreateFile,
+    GetStatFs,
+    ListDir,
+    Lookup,
+    LookupReply,
+    MakeDir,
+    ReadFile,
+    ReadStatusFile,
+    Remove,
+    Rename,
+    RenderStatusFile,
+    Request,
+    SetMtime,
+    Truncate,
+    TruncateStatusFile,
+    WriteFile,
+    WriteStatusFile,
+    ask,
+)
+from actors.status_actor import STATUS_FILES
+from errors import PmxcfsError
+from fusefs.errno_map import errno_for
+from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
+from memdb.tree import BLOCKSIZE
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT_S = 30.0
+"""How long a FUSE thread waits for an actor before it answers EIO."""
+
+LINK_NAMES = ("local", "qemu-server", "openvz", "lxc")
+_NS = 1_000_000_000
+
+
+class Route(Enum):
+    """Which part of the tree a path belongs to."""
+
+    ROOT = "root"
+    STATUS = "status"
+    LINK = "link"
+    MEMDB = "memdb"
+    NONE = "none"
+    """Below a status file or link name: nothing handles it (EACCES)."""
+
+
+def route(path: str) -> tuple[Route, str]:
+    """Classify a FUSE path; returns the route and the path without leading slashes."""
+    rel = path.lstrip("/")
+    if not rel:
+        return Route.ROOT, rel
+    first, _, rest = rel.partition("/")
+    if first in STATUS_FILES or first in LINK_NAMES:
+        if rest.strip("/"):
+            return Route.NONE, rel
+        return (Route.STATUS if first in STATUS_FILES else Route.LINK), first
+    return Route.MEMDB, rel
+
+
+def link_targets(nodename: str) -> dict[str, str]:
+    """The relative targets of the four symlinks."""
+    base = f"nodes/{nodename}"
+    return {
+        "local": base,
+        "qemu-server": f"{base}/qemu-server",
+        "openvz": f"{base}/openvz",
+        "lxc": f"{base}/lxc",
+    }
+
+
+def _refuse(code: int = errno.EACCES) -> FuseOSError:
+    return FuseOSError(code)
+
+
+class PveOperations(Operations):  # type: ignore[misc]
+    """/etc/pve as the original's plugin tree: root, status files, links, memdb."""
+
+    use_ns = True
+    # Not implemented, as in the original: libfuse answers ENOSYS and the kernel adapts.
+    getxattr = setxattr = listxattr = removexattr = None
+    symlink = link = mknod = None
+    flush = fsync = fsyncdir = release = opendir = releasedir = access = None
+    lock = bmap = ioctl = destroy = None
+
+    def __init__(
+        self,
+        fs: pykka.ActorRef[Any],
+        status: pykka.ActorRef[Any],
+        *,
+        nodename: str,
+        www_gid: int,
+        on_ready: Callable[[], None] | None = None,
+        timeout: float = ASK_TIMEOUT_S,
+    ) -> None:
+        self._fs = fs
+        self._status = status
+        self._gid = www_gid
+        self._links = link_targets(nodename)
+        self._on_ready = on_ready
+        self._timeout = timeout
+
+    def _ask(self, ref: pykka.ActorRef[Any], message: Request[Any]) -> Any:
+        try:
+            return ask(ref, message, timeout=self._timeout)
+        except (PmxcfsError, pykka.Timeout, pykka.ActorDeadError) as exc:
+            code = errno_for(exc)
+            log.debug("%s refused: %s", type(message).__name__, exc)
+            raise FuseOSError(code if code is not None else errno.EIO) from exc
+
+    def _stat(self, mode: int, size: int, mtime_s: int, nlink: int) -> dict[str, int]:
+        mtime = mtime_s * _NS
+        return {
+            "st_mode": mode,
+            "st_nlink": nlink,
+            "st_size": size,
+            "st_uid": 0,
+            "st_gid": self._gid,
+            "st_atime": mtime,
+            "st_mtime": mtime,
+            "st_ctime": mtime,
+            "st_blocks": (size + BLOCKSIZE - 1) // BLOCKSIZE,  # in 4 KiB units, as the original
+        }
+
+    def _lookup(self, rel: str) -> LookupReply:
+        reply: LookupReply = self._ask(self._fs, Lookup(path=rel))
+        return reply
+
+    # ----- attributes and listing --------------------------------------------------
+
+    def init(self, path: str) -> None:
+        """Called by libfuse once the mount answers: report readiness."""
+        if self._on_ready is not None:
+            self._on_ready()
+
+    def getattr(self, path: str, fh: object = None) -> dict[str, int]:
+        """stat: uid 0, gid www-data, modes by quorum and privacy."""
+        log.debug("getattr %r", path)
+        kind, rel = route(path)
+        if kind is Route.ROOT:
+            return self._stat(ROOT_MODE, 0, 0, 2)
+        if kind is Route.STATUS:
+            size = self._ask(self._status, RenderStatusFile(name=rel))
+            return self._stat(DEBUG_FILE_MODE if rel == ".debug" else STATUS_FILE_MODE, size, 0, 1)
+        if kind is Route.LINK:
+            writable = self._lookup("").writable
+            return self._stat(link_mode(rel, writable=writable), len(self._links[rel]), 0, 1)
+        if kind is Route.NONE:
+            raise _refuse()
+        reply = self._lookup(rel)
+        attr = reply.attr
+        if attr is None:
+            raise FuseOSError(errno.ENOENT)
+        mode = memdb_mode(rel, is_dir=attr.is_dir, writable=reply.writable)
+        return self._stat(mode, attr.size, attr.mtime, 2 if attr.is_dir else 1)
+
+    def readdir(self, path: str, fh: int) -> list[str]:
+        """Root: the plugin names, then the tree's top level; elsewhere the children."""
+        log.debug("readdir %r", path)
+        kind, rel = route(path)
+        if kind is Route.ROOT:
+            names = self._ask(self._fs, ListDir(path=""))
+            plugins = STATUS_FILES + LINK_NAMES
+            return [".", "..", *plugins, *(n for n in names if n not in plugins)]
+        if kind is not Route.MEMDB:
+            raise _refuse()
+        return [".", "..", *self._ask(self._fs, ListDir(path=rel))]
+
+    def readlink(self, path: str) -> str:
+        """The four node links."""
+        kind, rel = route(path)
+        if kind is not Route.LINK:
+            raise _refuse()
+        return self._links[rel]
+
+    def statfs(self, path: str) -> dict[str, int]:
+        """Always the tree's figures, whatever the path."""
+        info = self._ask(self._fs, GetStatFs())
+        return {
+            "f_bsize": info.bsize,
+            "f_blocks": info.blocks,
+            "f_bfree": info.bfree,
+            "f_bavail": info.bfree,
+            "f_files": info.files,
+            "f_ffree": info.ffree,
+            "f_namemax": info.namemax,
+        }
+
+    # ----- files -------------------------------------------------------------------
+
+    def open(self, path: str, fi: Any) -> int:
+        """memdb: the file must exist; status files always open; direct I/O for both."""
+        log.debug("open %r", path)
+        kind, rel = route(path)
+        if kind is Route.MEMDB:
+            if self._lookup(rel).attr is None:
+                raise FuseOSError(errno.ENOENT)
+        elif kind is not Route.STATUS:
+            raise _refuse()
+        fi.direct_io = 1
+        fi.keep_cache = 0
+        return 0
+
+    def create(self, path: str, mode: int, fi: Any) -> int:
+        """Create an empty file; the mode is ignored."""
+        log.debug("create %r", path)
+        rel = self._memdb_path(path)
+        self._ask(self._fs, CreateFile(path=rel))
+        return 0
+
+    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        """Bytes of a file, or of a status file's last snapshot."""
+        kind, rel = route(path)
+        if kind is Route.MEMDB:
+            data: bytes = self._ask(self._fs, ReadFile(path=rel, size=size, offset=offset))
+            return data
+        if kind is Route.STATUS:
+            snapshot: bytes = self._ask(self._status, ReadStatusFile(name=rel, size=size, offset=offset))
+            return snapshot
+        raise _refuse()
+
+    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
+        """Write to a file (or turn .debug on and off)."""
+        kind, rel = route(path)
+        if kind is Route.MEMDB:
+            written: int = self._ask(self._fs, WriteFile(path=rel, data=data, offset=offset))
+            return written
+        if kind is Route.STATUS:
+            answer: int = self._ask(self._status, WriteStatusFile(name=rel, data=data, offset=offset))
+            return answer
+        raise _refuse()
+
+    def truncate(self, path: str, length: int, fh: object = None) -> int:
+        """Set the exact size (1 MiB at most)."""
+        kind, rel = route(path)
+        if kind is Route.MEMDB:
+            self._ask(self._fs, Truncate(path=rel, size=length))
+            return 0
+        if kind is Route.STATUS:
+            self._ask(self._status, TruncateStatusFile(name=rel))
+            return 0
+        raise _refuse()
+
+    def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
+        """Set the mtime (atime is ignored); mtime 0 on a lock is an unlock request."""
+        log.debug("utimens %r %r", path, times)
+        rel = self._memdb_path(path)
+        mtime_ns = times[1] if times is not None else time.time_ns()
+        self._ask(self._fs, SetMtime(path=rel, mtime=(mtime_ns // _NS) & 0xFFFFFFFF))
+        return 0
+
+    # ----- directories and names ---------------------------------------------------
+
+    def _memdb_path(self, path: str) -> str:
+        kind, rel = route(path)
+        if kind is not Route.MEMDB:
+            raise _refuse()
+        return rel
+
+    def mkdir(self, path: str, mode: int) -> int:
+        """Create a directory; the mode is ignored."""
+        log.debug("mkdir %r", path)
+        self._ask(self._fs, MakeDir(path=self._memdb_path(path)))
+        return 0
+
+    def rmdir(self, path: str) -> int:
+        """Remove an empty directory."""
+        log.debug("rmdir %r", path)
+        self._ask(self._fs, Remove(path=self._memdb_path(path)))
+        return 0
+
+    def unlink(self, path: str) -> int:
+        """Remove a file."""
+        log.debug("unlink %r", path)
+        self._ask(self._fs, Remove(path=self._memdb_path(path)))
+        return 0
+
+    def rename(self, old: str, new: str) -> int:
+        """Rename within the tree; the root and plugin names can't take part."""
+        log.debug("rename %r -> %r", old, new)
+        self._ask(self._fs, Rename(src=self._memdb_path(old), dst=self._memdb_path(new)))
+        return 0
+
+    def chmod(self, path: str, mode: int) -> int:
+        """Changes nothing; succeeds only for the one supported mode (0600 private, else 0640)."""
+        if stat.S_IMODE(mode) != supported_mode(path.lstrip("/")):
+            raise FuseOSError(errno.EPERM)
+        return 0
+
+    def chown(self, path: str, uid: int, gid: int) -> int:
+        """Changes nothing; succeeds only for root and www-data (or -1, unchanged)."""
+        if uid not in (0, -1) or gid not in (self._gid, -1):
+            raise FuseOSError(errno.EPERM)
+        return 0

@@ -1,0 +1,58 @@
+"""Text of the status files, byte for byte as the original's printf templates (status.c)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from memdb.records import VmListSnapshot
+from status.tracked import TRACKED_FILES
+
+
+def render_version(
+    *,
+    starttime: int,
+    clinfo: int,
+    vmlist: int,
+    counters: Mapping[str, int],
+    kvstore: Mapping[str, Mapping[str, int]],
+) -> str:
+    """.version: start time, cluster-info and vmlist versions, tracked counters, kv versions.
+
+    ``kvstore`` maps node name -> key -> version, the local node first.
+    """
+    lines = [
+        "{\n",
+        f'"starttime": {starttime},\n',
+        f'"clinfo": {clinfo},\n',
+        f'"vmlist": {vmlist},\n',
+    ]
+    lines += [f'"{path}": {counters.get(path, 0)},\n' for path in TRACKED_FILES]
+    lines.append('"kvstore": {\n')
+    blocks = []
+    for node, keys in kvstore.items():
+        entries = ",\n".join(f'"{key}": {version}' for key, version in keys.items())
+        blocks.append(f'"{node}": {{\n{entries}}}\n')
+    lines.append(",\n".join(blocks))
+    lines.append("}\n}\n")
+    return "".join(lines)
+
+
+def render_members(*, nodename: str, clinfo: int) -> str:
+    """.members without cluster information (local mode)."""
+    return f'{{\n"nodename": "{nodename}",\n"version": {clinfo}\n}}\n'
+
+
+def render_vmlist(snapshot: VmListSnapshot) -> str:
+    """.vmlist: every guest with its node, type and per-guest version."""
+    if not snapshot.vms:
+        return f'{{\n"version": {snapshot.version}\n\n}}\n'
+    entries = ",\n".join(
+        f'"{vm.vmid}": {{ "node": "{vm.node}", "type": "{vm.vmtype}", "version": {vm.version} }}'
+        for vm in snapshot.vms
+    )
+    return f'{{\n"version": {snapshot.version},\n"ids": {{\n{entries}}}\n\n}}\n'
+
+
+def render_rrd(entries: Mapping[str, str]) -> str:
+    """.rrd: one '<key>:<data>' line per recent RRD update."""
+    return "".join(f"{key}:{data}\n" for key, data in entries.items())

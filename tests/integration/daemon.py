@@ -1,0 +1,145 @@
+"""Run the real daemon (main.py) on a real FUSE mount for integration tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 30.0
+
+
+def require_fuse() -> None:
+    """Skip on a developer box without FUSE; under CI=true a missing piece fails."""
+    missing = []
+    if not os.path.exists("/dev/fuse"):
+        missing.append("/dev/fuse")
+    if shutil.which("fusermount") is None:
+        missing.append("fusermount (package fuse)")
+    if os.geteuid() != 0:
+        missing.append("root")
+    if missing:
+        reason = "FUSE tests need " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def is_mounted(path: Path) -> bool:
+    """True if ``path`` is a mount point in this namespace (dead FUSE mounts included)."""
+    target = os.path.realpath(path)
+    with open("/proc/self/mounts") as mounts:
+        return any(line.split()[1] == target for line in mounts)
+
+
+@dataclass
+class Daemon:
+    """One pmxcfs process with its own mount, database, run dir and pid file."""
+
+    base: Path
+    nodename: str = "node1"
+    extra_args: tuple[str, ...] = ()
+    db: Path = field(init=False)
+    mount: Path = field(init=False)
+    proc: subprocess.Popen[str] | None = field(default=None, init=False)
+    lines: list[str] = field(default_factory=list, init=False)
+    _ready: threading.Event = field(default_factory=threading.Event, init=False)
+    _reader: threading.Thread | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.db = self.base / "db" / "config.db"
+        self.mount = self.base / "mnt"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            str(REPO / "main.py"),
+            "-f",
+            "--mount",
+            str(self.mount),
+            "--db",
+            str(self.db),
+            "--rundir",
+            str(self.base / "run"),
+            "--pidfile",
+            str(self.base / "pmxcfs.pid"),
+            "--nodename",
+            self.nodename,
+            "--lock-wait",
+            "1",
+            *self.extra_args,
+        ]
+
+    def start(self, *, wait: bool = True) -> Daemon:
+        self._ready.clear()
+        self.lines = []
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._reader = threading.Thread(target=self._read_stderr, args=(self.proc,), daemon=True)
+        self._reader.start()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def _read_stderr(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        with proc.stderr:
+            for line in proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+                if "] INFO: mounted " in line:
+                    self._ready.set()
+        self._ready.set()  # the process ended: wake any waiter
+
+    def wait_ready(self) -> None:
+        assert self._ready.wait(READY_TIMEOUT_S), f"daemon not ready: {self.lines}"
+        assert self.proc is not None
+        assert self.proc.poll() is None, f"daemon exited with {self.proc.returncode}: {self.lines}"
+        assert is_mounted(self.mount), f"ready but not mounted: {self.lines}"
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the daemon and wait for it; returns its exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.wait_exit()
+
+    def cleanup(self) -> None:
+        """Whatever happened: end our process, remove our mount."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        if self._reader is not None:
+            self._reader.join(STOP_TIMEOUT_S)
+        if is_mounted(self.mount):
+            with contextlib.suppress(subprocess.CalledProcessError):
+                subprocess.run(["fusermount", "-u", "-z", str(self.mount)], check=True)
+
+    def path(self, rel: str) -> Path:
+        return self.mount / rel
