@@ -31,6 +31,7 @@ from daemon.process import (
     www_data_gid,
 )
 from errors import PmxcfsError, StorageError
+from fusefs.codec import FS_ENCODING
 from fusefs.operations import PveOperations
 
 log = logging.getLogger("main")
@@ -107,6 +108,7 @@ def serve(actors: Actors, opts: Options, gid: int, daemon: Daemonizer | None) ->
         default_permissions=True,
         big_writes=True,
         fsname="/dev/fuse",
+        encoding=FS_ENCODING,
     )
 
 

@@ -106,11 +106,13 @@ class FsActor(pykka.ThreadingActor):
             case WriteFile(path=path, data=data, offset=offset):
                 return self._commit(lambda: memdb.write(path, LOCAL_WRITER, now, data, offset))
             case CreateFile(path=path):
-                return self._commit(lambda: memdb.create(path, LOCAL_WRITER, now))
+                self._commit(lambda: memdb.create(path, LOCAL_WRITER, now))
+                return memdb.getattr(path)
             case Truncate(path=path, size=size):
                 return self._commit(lambda: memdb.truncate(path, LOCAL_WRITER, now, size))
             case MakeDir(path=path):
-                return self._commit(lambda: memdb.mkdir(path, LOCAL_WRITER, now))
+                self._commit(lambda: memdb.mkdir(path, LOCAL_WRITER, now))
+                return memdb.getattr(path)
             case Remove(path=path):
                 return self._commit(lambda: memdb.delete(path, LOCAL_WRITER, now))
             case Rename(src=src, dst=dst):
@@ -134,14 +136,17 @@ class FsActor(pykka.ThreadingActor):
         if not self._quorate:
             raise NotQuorate(reason="cluster not quorate - the tree is read-only")
         applied = operation()
-        if applied.change is not None:
-            try:
+        try:
+            if applied.change is not None:
                 ask(self._db, Persist(change=applied.change), timeout=DB_TIMEOUT_S)
-            except (StorageError, pykka.Timeout, pykka.ActorDeadError) as exc:
-                self._memdb.latched = True
-                log.critical("database write failed, refusing all changes until restart: %s", exc)
-                raise ErrorLatched(reason=str(exc)) from exc
-        self._announce(applied)
+        except (StorageError, pykka.Timeout, pykka.ActorDeadError) as exc:
+            self._memdb.latched = True
+            log.critical("database write failed, refusing all changes until restart: %s", exc)
+            raise ErrorLatched(reason=str(exc)) from exc
+        finally:
+            # The tree has changed even if the commit failed (the original keeps it too),
+            # so readers must see the new counters either way.
+            self._announce(applied)
         return applied.result
 
     def _announce(self, applied: Applied) -> None:

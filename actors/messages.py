@@ -100,8 +100,8 @@ class GetStatFs(Request[StatFs]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MakeDir(Request[int]):
-    """mkdir."""
+class MakeDir(Request[EntryAttr]):
+    """mkdir; answers the new directory's attributes."""
 
     path: str
 
@@ -114,8 +114,8 @@ class Remove(Request[int]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CreateFile(Request[int]):
-    """Create an empty file; fails if the name exists."""
+class CreateFile(Request[EntryAttr]):
+    """Create an empty file (fails if the name exists); answers its attributes."""
 
     path: str
 

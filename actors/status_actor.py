@@ -56,6 +56,7 @@ class StatusActor(pykka.ThreadingActor):
         self._nodename = nodename
         self._debug = debug
         self._set_debug = set_debug
+        self._wallclock = wallclock
         self._starttime = int(wallclock())
         self._clinfo = 0
         self._counters = dict.fromkeys(TRACKED_FILES, 0)
@@ -99,7 +100,7 @@ class StatusActor(pykka.ThreadingActor):
         self._log_uid += 1
         entry = LogEntry(
             uid=self._log_uid,
-            time=int(time.time()),
+            time=int(self._wallclock()),
             priority=LOG_PRIORITY_INFO,
             tag=tag,
             pid=pid,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 from dataclasses import dataclass
+from typing import NoReturn
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +28,20 @@ def default_nodename() -> str:
     return socket.gethostname().split(".", 1)[0]
 
 
+EXIT_BAD_OPTION = 1
+"""The original: "option parsing failed", exit 1."""
+EXIT_TOO_MANY_ARGUMENTS = 255
+"""The original: "too many arguments", exit(-1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_OPTION, f"{self.prog}: option parsing failed: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pmxcfs", description="Proxmox cluster file system (Python implementation)"
-    )
+    parser = _Parser(prog="pmxcfs", description="Proxmox cluster file system (Python implementation)")
+    parser.add_argument("arguments", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("-f", "--foreground", action="store_true", help="do not daemonize")
     parser.add_argument("-d", "--debug", action="store_true", help="turn on debug messages")
     parser.add_argument(
@@ -56,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str]) -> Options:
     """Parse ``argv`` (without the program name); exits on bad options as argparse does."""
-    ns = _parser().parse_args(argv)
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    if ns.arguments:
+        parser.exit(EXIT_TOO_MANY_ARGUMENTS, f"{parser.prog}: too many arguments\n")
     return Options(
         foreground=ns.foreground,
         debug=ns.debug,

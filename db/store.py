@@ -5,6 +5,7 @@ Use from one thread only (the db actor's): peewee connections are thread-local.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -25,13 +26,22 @@ _I64 = 1 << 63
 _U64 = 1 << 64
 
 # Statement texts are built once by peewee from the model and then run as prepared SQL.
-_UPSERT_SQL, _ = Tree.replace(
-    inode=0, parent=0, version=0, writer=0, mtime=0, type=0, name="", data=None
-).sql()
+# The name is bound as its bytes and cast to TEXT: names may hold any byte but '/' and NUL
+# (not only UTF-8), and the column must stay TEXT, as the original stores it.
+_UPSERT_SQL = (
+    Tree.replace(inode=0, parent=0, version=0, writer=0, mtime=0, type=0, name="", data=None)
+    .sql()[0]
+    .replace("?, ?)", "CAST(? AS TEXT), ?)")
+)
 _DELETE_SQL, _ = Tree.delete().where(Tree.inode == 0).sql()
 _SELECT_SQL, _ = Tree.select(
     Tree.inode, Tree.parent, Tree.version, Tree.writer, Tree.mtime, Tree.type, Tree.name, Tree.data
 ).sql()
+
+
+def _decode_text(data: bytes) -> str:
+    """TEXT columns as str, keeping bytes that are not UTF-8 (names may hold any byte)."""
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _signed(value: int) -> int:
@@ -47,7 +57,7 @@ def _row_params(row: Row) -> list[object]:
         row.writer,
         row.mtime,
         row.type,
-        row.name,
+        row.name.encode("utf-8", "surrogateescape"),
         row.data if row.data else None,
     ]
 
@@ -70,6 +80,7 @@ class Store:
         try:
             self.db.init(self.path, timeout=BUSY_TIMEOUT_S)
             self.db.connect(reuse_if_open=True)
+            self.db.connection().text_factory = _decode_text
             if not self.db.table_exists("tree"):
                 return ()
             cursor = self.db.execute_sql(_SELECT_SQL)
@@ -91,11 +102,20 @@ class Store:
             raise StorageError(self.path, str(exc)) from exc
 
     def apply(self, change: StoreChange) -> None:
-        """Write one change in one committed transaction (bdb_backend_write)."""
+        """Write one change in one committed transaction (bdb_backend_write).
+
+        Plain BEGIN/COMMIT rather than peewee's atomic(): this is the hot path of every change.
+        """
         try:
-            with self.db.atomic():
-                self._apply_rows(change)
+            self.db.execute_sql("BEGIN")
         except (peewee.DatabaseError, sqlite3.Error) as exc:
+            raise StorageError(self.path, str(exc)) from exc
+        try:
+            self._apply_rows(change)
+            self.db.execute_sql("COMMIT")
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            with contextlib.suppress(peewee.DatabaseError, sqlite3.Error):
+                self.db.execute_sql("ROLLBACK")
             raise StorageError(self.path, str(exc)) from exc
 
     def _apply_rows(self, change: StoreChange) -> None:

@@ -7,6 +7,7 @@ state lives in an actor and is reached by ``ask`` with a timeout.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import stat
 import time
@@ -41,6 +42,7 @@ from actors.status_actor import STATUS_FILES
 from errors import PmxcfsError
 from fusefs.errno_map import errno_for
 from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
+from memdb.records import EntryAttr
 from memdb.tree import BLOCKSIZE
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,10 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._links = link_targets(nodename)
         self._on_ready = on_ready
         self._timeout = timeout
+        self._created: dict[int, tuple[str, EntryAttr]] = {}
+        """Attributes a create just answered, by file handle. libfuse asks fgetattr with the
+        same handle right after, within the same request; that lookup is served from here."""
+        self._handles = itertools.count(1)
 
     def _ask(self, ref: pykka.ActorRef[Any], message: Request[Any]) -> Any:
         try:
@@ -126,8 +132,12 @@ class PveOperations(Operations):  # type: ignore[misc]
             log.debug("%s refused: %s", type(message).__name__, exc)
             raise FuseOSError(code if code is not None else errno.EIO) from exc
 
-    def _stat(self, mode: int, size: int, mtime_s: int, nlink: int) -> dict[str, int]:
+    def _stat(
+        self, mode: int, size: int, mtime_s: int, nlink: int, blocks: int | None = None
+    ) -> dict[str, int]:
         mtime = mtime_s * _NS
+        if blocks is None:
+            blocks = (size + BLOCKSIZE - 1) // BLOCKSIZE  # in 4 KiB units, as the original
         return {
             "st_mode": mode,
             "st_nlink": nlink,
@@ -137,7 +147,7 @@ class PveOperations(Operations):  # type: ignore[misc]
             "st_atime": mtime,
             "st_mtime": mtime,
             "st_ctime": mtime,
-            "st_blocks": (size + BLOCKSIZE - 1) // BLOCKSIZE,  # in 4 KiB units, as the original
+            "st_blocks": blocks,
         }
 
     def _lookup(self, rel: str) -> LookupReply:
@@ -151,7 +161,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         if self._on_ready is not None:
             self._on_ready()
 
-    def getattr(self, path: str, fh: object = None) -> dict[str, int]:
+    def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
         """stat: uid 0, gid www-data, modes by quorum and privacy."""
         log.debug("getattr %r", path)
         kind, rel = route(path)
@@ -159,17 +169,23 @@ class PveOperations(Operations):  # type: ignore[misc]
             return self._stat(ROOT_MODE, 0, 0, 2)
         if kind is Route.STATUS:
             size = self._ask(self._status, RenderStatusFile(name=rel))
-            return self._stat(DEBUG_FILE_MODE if rel == ".debug" else STATUS_FILE_MODE, size, 0, 1)
+            mode = DEBUG_FILE_MODE if rel == ".debug" else STATUS_FILE_MODE
+            return self._stat(mode, size, 0, 1, blocks=0)
         if kind is Route.LINK:
             writable = self._lookup("").writable
-            return self._stat(link_mode(rel, writable=writable), len(self._links[rel]), 0, 1)
+            return self._stat(link_mode(rel, writable=writable), len(self._links[rel]), 0, 1, blocks=0)
         if kind is Route.NONE:
             raise _refuse()
-        reply = self._lookup(rel)
-        attr = reply.attr
+        fresh = self._created.pop(fh.fh, None) if fh is not None else None
+        attr: EntryAttr | None
+        if fresh is not None and fresh[0] == rel:
+            attr, writable = fresh[1], True
+        else:
+            reply = self._lookup(rel)
+            attr, writable = reply.attr, reply.writable
         if attr is None:
             raise FuseOSError(errno.ENOENT)
-        mode = memdb_mode(rel, is_dir=attr.is_dir, writable=reply.writable)
+        mode = memdb_mode(rel, is_dir=attr.is_dir, writable=writable)
         return self._stat(mode, attr.size, attr.mtime, 2 if attr.is_dir else 1)
 
     def readdir(self, path: str, fh: int) -> list[str]:
@@ -207,7 +223,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     # ----- files -------------------------------------------------------------------
 
     def open(self, path: str, fi: Any) -> int:
-        """memdb: the file must exist; status files always open; direct I/O for both."""
+        """A tree file must exist; status files always open; direct I/O for both."""
         log.debug("open %r", path)
         kind, rel = route(path)
         if kind is Route.MEMDB:
@@ -223,7 +239,9 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Create an empty file; the mode is ignored."""
         log.debug("create %r", path)
         rel = self._memdb_path(path)
-        self._ask(self._fs, CreateFile(path=rel))
+        attr = self._ask(self._fs, CreateFile(path=rel))
+        fi.fh = next(self._handles)
+        self._created[fi.fh] = (rel, attr)
         return 0
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:

@@ -20,7 +20,12 @@ _MAX_VMID = 0xFFFFFFFF
 
 
 def components(path: str) -> list[str]:
-    """Split a path on '/', dropping empty parts (so 'a//b' and '/a/b' are 'a/b')."""
+    """Split a path on '/', dropping empty parts (so 'a//b' and '/a/b' are 'a/b').
+
+    The whole path '.' is the root; inside a longer path '.' and '..' are literal names.
+    """
+    if path.strip("/") == ".":
+        return []
     return [part for part in path.split("/") if part]
 
 
@@ -45,7 +50,7 @@ def is_reserved_name(name: str) -> bool:
 
 def is_root(path: str) -> bool:
     """True for the paths that mean the root: '', '.', '/' and the like."""
-    return not components(path) or path.strip("/") == "."
+    return not components(path)
 
 
 def is_private(path: str) -> bool:

@@ -41,24 +41,37 @@ class LogEntry:
 def to_ascii(data: bytes, *, quote: bool) -> str:
     r"""utf8_to_ascii: control characters as #NNN, other non-ASCII as \uXXXX.
 
-    Code points from U+10000 up are dropped; bytes that are not valid UTF-8 become '?'.
+    Code points from U+10000 up are dropped. A message that is not valid UTF-8 is
+    converted byte by byte, every byte from 127 up becoming '?'.
     In quote mode '"' and (unlike the original, whose output was then not valid JSON)
     '\' are backslash-escaped.
     """
-    out: list[str] = []
-    for char in data.decode("utf-8", "surrogateescape"):
-        code = ord(char)
-        if quote and char in '"\\':
-            out.append("\\" + char)
-        elif code < 32 or code == 127:
-            out.append(f"#{code:03d}")
-        elif code < 127:
-            out.append(char)
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append("?")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-    return "".join(out)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(_ascii_byte(byte, quote) for byte in data)
+    return "".join(_ascii_char(char, quote) for char in text)
+
+
+def _ascii_char(char: str, quote: bool) -> str:
+    code = ord(char)
+    if quote and char in '"\\':
+        return "\\" + char
+    if code < 32 or code == 127:
+        return f"#{code:03d}"
+    if code < 127:
+        return char
+    return f"\\u{code:04x}" if code < 0x10000 else ""
+
+
+def _ascii_byte(byte: int, quote: bool) -> str:
+    """A byte of a message that is not valid UTF-8."""
+    char = chr(byte)
+    if quote and char in '"\\':
+        return "\\" + char
+    if byte < 32:
+        return f"#{byte:03d}"
+    return char if byte < 127 else "?"
 
 
 def _json_text(value: str) -> str:

@@ -1,0 +1,71 @@
+"""Fixtures for the SQLite store tests: tmp copies of the C-written vector, raw row readers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from db.store import Store
+
+VECTORS = Path("/work/shared/vectors")
+VECTOR_DB = VECTORS / "config.db"
+VECTOR_SQL = VECTORS / "config.db.sql"
+
+INSERT_RE = re.compile(
+    r"INSERT INTO tree VALUES\((-?\d+),(-?\d+),(-?\d+),(\d+),(\d+),(\d+),"
+    r"'((?:[^']|'')*)',(NULL|X'[0-9a-f]*')\);"
+)
+"""One row line of `sqlite3 .dump` for the tree table."""
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def vector_create_sql() -> str:
+    """The CREATE TABLE text the C pmxcfs left in sqlite_master (the .dump line without ';')."""
+    lines = [line for line in VECTOR_SQL.read_text().splitlines() if line.startswith("CREATE TABLE tree")]
+    assert len(lines) == 1
+    return lines[0].removesuffix(";")
+
+
+def vector_insert_lines() -> list[str]:
+    return [line for line in VECTOR_SQL.read_text().splitlines() if line.startswith("INSERT INTO")]
+
+
+def raw_rows(path: Path) -> list[tuple]:
+    """Every row as SQLite stores it, read through a separate plain sqlite3 connection."""
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(
+            "SELECT inode, parent, version, writer, mtime, type, name, data, typeof(data) "
+            "FROM tree ORDER BY inode"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def vector_copy(tmp_path: Path) -> Path:
+    """A writable copy of the C-written config.db (mode 0644, as a fresh copy would be)."""
+    dst = tmp_path / "config.db"
+    shutil.copyfile(VECTOR_DB, dst)
+    os.chmod(dst, 0o644)
+    return dst
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A prepared Store on a new file (no rows yet: no version row either)."""
+    s = Store(str(tmp_path / "config.db"))
+    assert s.open() == ()
+    s.prepare()
+    yield s
+    s.close()
