@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class Daemon:
     proc: subprocess.Popen[str] | None = field(default=None, init=False)
     lines: list[str] = field(default_factory=list, init=False)
     _ready: threading.Event = field(default_factory=threading.Event, init=False)
+    _new_line: threading.Condition = field(default_factory=threading.Condition, init=False)
     _reader: threading.Thread | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -101,7 +103,9 @@ class Daemon:
         assert proc.stderr is not None
         with proc.stderr:
             for line in proc.stderr:
-                self.lines.append(line.rstrip("\n"))
+                with self._new_line:
+                    self.lines.append(line.rstrip("\n"))
+                    self._new_line.notify_all()
                 if "] INFO: mounted " in line:
                     self._ready.set()
         self._ready.set()  # the process ended: wake any waiter
@@ -111,6 +115,15 @@ class Daemon:
         assert self.proc is not None
         assert self.proc.poll() is None, f"daemon exited with {self.proc.returncode}: {self.lines}"
         assert is_mounted(self.mount), f"ready but not mounted: {self.lines}"
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = READY_TIMEOUT_S) -> str:
+        """Wait until a stderr line satisfies ``predicate`` (woken by the reader thread)."""
+        with self._new_line:
+            found = self._new_line.wait_for(
+                lambda: next((ln for ln in self.lines if predicate(ln)), None), timeout
+            )
+        assert found is not None, f"no matching line within {timeout} s: {self.lines[-20:]}"
+        return found
 
     def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
         assert self.proc is not None

@@ -9,7 +9,6 @@ from memdb.paths import components, is_lockdir_path, split_parent
 from memdb.tree import MemDb
 
 
-
 @pytest.fixture
 def tree(db: MemDb) -> MemDb:
     db.mkdir("a", 0, 1)
