@@ -131,6 +131,8 @@ def run(opts: Options) -> int:
     try:
         load_tree(actors, opts)
         serve(actors, opts, gid, daemon)
+        log.info("teardown filesystem")
+        set_restart_flag(opts.rundir, gid)
     except StorageError as exc:
         log.critical("unable to open database '%s': %s", opts.db, exc.reason)
         return EXIT_FAILURE
@@ -138,8 +140,6 @@ def run(opts: Options) -> int:
         log.critical("startup failed: %s", exc)
         return EXIT_FAILURE
     finally:
-        set_restart_flag(opts.rundir, gid)
-        log.info("teardown filesystem")
         actors.stop()
         remove_file(opts.pidfile)
         lock.close()
