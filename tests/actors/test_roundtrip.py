@@ -26,8 +26,9 @@ from actors.messages import (
 )
 from errors import AlreadyExists, DirectoryNotEmpty, FileTooLarge, NotADirectory, NotFound, NotQuorate
 from tests.actors.conftest import q, raw_rows
+from tests.vectors import VECTORS
 
-VECTOR_DB = Path("/work/shared/vectors/config.db")
+VECTOR_DB = VECTORS / "config.db"
 
 
 def status_text(actors: main.Actors, name: str) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from db.store import Store
+from tests.vectors import VECTORS
 
-VECTORS = Path("/work/shared/vectors")
 VECTOR_DB = VECTORS / "config.db"
 VECTOR_SQL = VECTORS / "config.db.sql"
 

@@ -14,6 +14,7 @@ from db.store import Store, version_row
 from errors import StorageError
 from memdb.records import DT_DIR, DT_REG, Row, StoreChange
 from tests.db.conftest import INSERT_RE, raw_rows, vector_create_sql, vector_insert_lines
+from tests.vectors import VECTORS
 
 U64_MAX = (1 << 64) - 1
 U32_MAX = 0xFFFFFFFF
@@ -202,7 +203,7 @@ def test_sqlite3_dump_has_the_vector_schema_and_row_shapes(store: Store) -> None
     store.close()
     dump = subprocess.run([cli, store.path, ".dump"], capture_output=True, text=True, check=True).stdout
     lines = dump.splitlines()
-    vector = Path("/work/shared/vectors/config.db.sql").read_text().splitlines()
+    vector = (VECTORS / "config.db.sql").read_text().splitlines()
     assert lines[:2] == vector[:2] == ["PRAGMA foreign_keys=OFF;", "BEGIN TRANSACTION;"]
     assert lines[2] == vector_create_sql() + ";" == vector[2]
     assert lines[-1] == vector[-1] == "COMMIT;"

@@ -25,11 +25,11 @@ from actors.status_actor import StatusActor
 from daemon.options import Options
 from fusefs.operations import PveOperations
 from memdb.loader import load_memdb, normalise_row
+from tests.vectors import VECTORS
 
 WWW_GID = grp.getgrnam("www-data").gr_gid
 NODENAME = "node1"
 TIMEOUT = 10.0
-VECTORS = Path("/work/shared/vectors")
 PLUGIN_NAMES = (
     ".version",
     ".members",

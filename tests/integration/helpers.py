@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.integration.daemon import Daemon
+from tests.vectors import VECTORS
 
 T = TypeVar("T")
 
-VECTORS = Path("/work/shared/vectors")
 """Golden data from a real C pmxcfs; read only, copy before use."""
 
 PLUGIN_NAMES = (

@@ -28,57 +28,22 @@ from tests.integration.helpers import (
     stat_sync,
     vmlist,
 )
+from tests.vectors import VECTORS
 
 pytestmark = pytest.mark.fuse
 
 MIB = 1024 * 1024
 
-TRACKED = (
-    "corosync.conf",
-    "corosync.conf.new",
-    "storage.cfg",
-    "user.cfg",
-    "domains.cfg",
-    "notifications.cfg",
-    "priv/notifications.cfg",
-    "priv/shadow.cfg",
-    "priv/acme/plugins.cfg",
-    "priv/tfa.cfg",
-    "priv/token.cfg",
-    "priv/wg-keys.cfg",
-    "datacenter.cfg",
-    "vzdump.cron",
-    "vzdump.conf",
-    "jobs.cfg",
-    "ha/crm_commands",
-    "ha/manager_status",
-    "ha/resources.cfg",
-    "ha/rules.cfg",
-    "ha/groups.cfg",
-    "ha/fence.cfg",
-    "status.cfg",
-    "replication.cfg",
-    "ceph.conf",
-    "sdn/vnets.cfg",
-    "sdn/zones.cfg",
-    "sdn/controllers.cfg",
-    "sdn/subnets.cfg",
-    "sdn/ipams.cfg",
-    "sdn/mac-cache.json",
-    "sdn/pve-ipam-state.json",
-    "sdn/dns.cfg",
-    "sdn/fabrics.cfg",
-    "sdn/route-maps.cfg",
-    "sdn/prefix-lists.cfg",
-    "sdn/.running-config",
-    "virtual-guest/cpu-models.conf",
-    "virtual-guest/profiles.cfg",
-    "firewall/cluster.fw",
-    "mapping/directory.cfg",
-    "mapping/pci.cfg",
-    "mapping/usb.cfg",
-)
-"""The 43 tracked paths of .version, in the reference's order (3.8)."""
+VERSION_VECTOR = VECTORS / "node1-version.json"
+
+
+def _tracked_from_vector() -> tuple[str, ...]:
+    """The 43 tracked paths in .version order, as a C pmxcfs printed them (an independent source)."""
+    keys = list(json.loads(VERSION_VECTOR.read_text()))
+    return tuple(keys[keys.index("vmlist") + 1 : keys.index("kvstore")])
+
+
+TRACKED = _tracked_from_vector()
 
 
 def counter(daemon: Daemon, path: str) -> int:

@@ -13,8 +13,8 @@ import pytest
 from memdb.loader import load_memdb, normalise_row
 from memdb.records import DT_DIR, DT_REG, Row
 from memdb.tree import MemDb
+from tests.vectors import VECTORS
 
-VECTORS = Path("/work/shared/vectors")
 CONFIG_DB = VECTORS / "config.db"
 CONFIG_SQL = VECTORS / "config.db.sql"
 VMLIST_JSON = VECTORS / "node1-vmlist.json"

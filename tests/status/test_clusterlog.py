@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from status.clusterlog import ENTRY_HEADER_SIZE, ClusterLog, LogEntry, to_ascii
+from tests.vectors import VECTORS
 
-VECTOR = Path("/work/shared/vectors/node1-clusterlog.json")
+VECTOR = VECTORS / "node1-clusterlog.json"
 
 _LINE = re.compile(
     r'\{"uid": (\d+), "time": (\d+), "pri": (\d+), "tag": "([^"]*)", "pid": (\d+), '

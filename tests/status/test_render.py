@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from memdb.records import VmInfo, VmListSnapshot
 from status.render import render_members, render_rrd, render_version, render_vmlist
 from status.tracked import TRACKED_FILES, TRACKED_PATHS
-
-VECTORS = Path("/work/shared/vectors")
+from tests.vectors import VECTORS
 
 VMTYPES = {"qemu", "lxc", "openvz"}
 
