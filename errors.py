@@ -77,9 +77,43 @@ class ErrorLatched(PmxcfsError):
     """An earlier write to the store failed; the tree refuses all changes until restart."""
 
 
+class StartupError(PmxcfsError):
+    """The daemon can't start (a step of the startup sequence failed)."""
+
+
 class InstanceLocked(PmxcfsError):
     """Another pmxcfs already holds the lock on this database."""
 
 
 class WireFormatError(ValueError, PmxcfsError):
     """Bytes that do not decode as the expected message."""
+
+
+class CsError(PmxcfsError):
+    """A corosync client library call returned a cs_error_t other than CS_OK."""
+
+    def __init__(self, code: int, name: str = "", call: str = "") -> None:
+        self.code = code
+        """The cs_error_t value (corotypes.h)."""
+        self.name = name or f"cs_error_t {code}"
+        """Its symbolic name, such as ``CS_ERR_TRY_AGAIN``."""
+        self.call = call
+        """The library function that returned it, such as ``cpg_join``."""
+        super().__init__(call, f"{self.name} ({code})")
+        self.args = (code, name, call)
+
+    def __str__(self) -> str:
+        where = f"{self.call} failed" if self.call else "corosync call failed"
+        return f"{where}: {self.name} ({self.code})"
+
+
+class CsTryAgain(CsError):
+    """CS_ERR_TRY_AGAIN (6): flow control or a sync in progress; dispatch, then retry."""
+
+
+class CsLibraryError(CsError):
+    """CS_ERR_LIBRARY (2): corosync is not running or went away; finalize and re-initialize."""
+
+
+class CsNotExist(CsError):
+    """CS_ERR_NOT_EXIST (12): no such key (cmap) or object."""

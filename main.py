@@ -6,31 +6,46 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pykka
 import pykka.debug
 from fuse import FUSE
 
+from actors.cluster_actor import ClusterActor
 from actors.db_actor import DbActor
+from actors.fdpoller import FdPoller, Ticker
 from actors.fs_actor import FsActor
-from actors.messages import ActivateTree, LoadTree, Lookup, OpenStore, PrepareStore, QuorumChanged, ask
+from actors.messages import (
+    ActivateTree,
+    CreateFile,
+    LoadTree,
+    Lookup,
+    OpenStore,
+    PrepareStore,
+    SetQuorate,
+    WriteFile,
+    ask,
+)
+from actors.quorum_actor import QuorumActor
 from actors.status_actor import StatusActor
+from daemon.identity import resolve_nodename
 from daemon.logs import set_debug, setup_logging, stop_stderr_logging
-from daemon.options import Options, parse_args
+from daemon.options import Options, default_nodename, parse_args
 from daemon.process import (
     Daemonizer,
     acquire_instance_lock,
     make_mountpoint,
     prepare_dirs,
+    read_host_file,
     remove_file,
     set_restart_flag,
     unmount_stale,
     write_pidfile,
     www_data_gid,
 )
-from errors import PmxcfsError, StorageError
+from errors import PmxcfsError, StartupError, StorageError
 from fusefs.codec import FS_ENCODING
 from fusefs.operations import PveOperations
 
@@ -38,67 +53,109 @@ log = logging.getLogger("main")
 
 STARTUP_TIMEOUT_S = 120.0
 """Loading a large database may take a while."""
+COROSYNC_CONF = "corosync.conf"
+"""The tree's copy of the cluster configuration; its presence means cluster mode."""
 EXIT_FAILURE = 255
 """The original exits with -1 on startup failures."""
 
 
 @dataclass(frozen=True, slots=True)
 class Actors:
-    """The running actors, in start order."""
+    """The running actors, in start order, and the threads that feed the corosync ones."""
 
     db: pykka.ActorRef[Any]
     status: pykka.ActorRef[Any]
     fs: pykka.ActorRef[Any]
+    corosync: tuple[pykka.ActorRef[Any], ...] = ()
+    poller: FdPoller | None = None
+    ticker: Ticker | None = None
 
     def stop(self) -> None:
         """Stop in reverse start order; the db actor last, so it closes the file."""
-        for ref in (self.fs, self.status, self.db):
+        if self.ticker is not None:
+            self.ticker.stop()
+        for ref in (*reversed(self.corosync), self.fs, self.status, self.db):
             ref.stop(block=True, timeout=30)
+        if self.poller is not None:
+            self.poller.stop()
 
 
-def start_actors(opts: Options) -> Actors:
+def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     """Start the db, status and fs actors; nothing is loaded yet."""
+    nodename = nodename or opts.nodename or default_nodename()
     db = DbActor.start(opts.db)
-    status = StatusActor.start(opts.nodename, debug=opts.debug, set_debug=set_debug)
-    fs = FsActor.start(db, status, quorate=False)
+    status = StatusActor.start(nodename, debug=opts.debug, set_debug=set_debug)
+    fs = FsActor.start(db, status, quorate=True)
     return Actors(db=db, status=status, fs=fs)
 
 
-def load_tree(actors: Actors, opts: Options) -> bool:
-    """Load and check config.db into the tree; returns True for local mode."""
+def start_cluster_services(actors: Actors) -> Actors:
+    """Cluster mode: follow quorum, the corosync config and the status group's membership."""
+    poller = FdPoller()
+    quorum = QuorumActor.start(
+        poller, quorum_listeners=(actors.fs, actors.status), config_listeners=(actors.status,)
+    )
+    cluster = ClusterActor.start(poller, membership_listeners=(actors.status,))
+    ticker = Ticker()
+    for ref in (quorum, cluster):
+        ticker.add(ref)
+    return replace(actors, corosync=(quorum, cluster), poller=poller, ticker=ticker)
+
+
+def load_tree(actors: Actors, opts: Options, *, fresh_db: bool = False) -> bool:
+    """Load and check config.db into the tree and choose the mode; True for local mode.
+
+    A new database first imports the host's corosync.conf (unless -l).
+    """
     rows = ask(actors.db, OpenStore(), timeout=STARTUP_TIMEOUT_S)
     ask(actors.fs, LoadTree(rows=rows), timeout=STARTUP_TIMEOUT_S)
     ask(actors.db, PrepareStore(), timeout=STARTUP_TIMEOUT_S)
     ask(actors.fs, ActivateTree(), timeout=STARTUP_TIMEOUT_S)
-    has_corosync_conf = (
-        ask(actors.fs, Lookup(path="corosync.conf"), timeout=STARTUP_TIMEOUT_S).attr is not None
-    )
-    if has_corosync_conf and opts.local:
+    if fresh_db and not opts.local:
+        import_corosync_conf(actors, opts.corosync_conf)
+    return choose_mode(actors, opts)
+
+
+def import_corosync_conf(actors: Actors, host_conf: str) -> None:
+    """Copy the host's corosync.conf into a new database (once, writer 0)."""
+    data = read_host_file(host_conf)
+    if data is None:
+        return
+    try:
+        ask(actors.fs, CreateFile(path=COROSYNC_CONF), timeout=STARTUP_TIMEOUT_S)
+        ask(actors.fs, WriteFile(path=COROSYNC_CONF, data=data, offset=0), timeout=STARTUP_TIMEOUT_S)
+    except PmxcfsError as exc:
+        raise StartupError(host_conf, f"memdb_write failed - unable to import corosync.conf: {exc}") from exc
+    log.info("imported %s into the new database", host_conf)
+
+
+def choose_mode(actors: Actors, opts: Options) -> bool:
+    """Cluster mode if the tree holds corosync.conf and -l was not given; True for local mode."""
+    lookup = ask(actors.fs, Lookup(path=COROSYNC_CONF), timeout=STARTUP_TIMEOUT_S)
+    if lookup.attr is not None and opts.local:
         log.warning("forcing local mode (although corosync.conf exists)")
-    if has_corosync_conf and not opts.local:
-        log.warning(
-            "cluster mode: corosync.conf exists but this build has no corosync support yet; "
-            "the tree stays read-only (no quorum). Use -l to force local mode."
-        )
-        return False
-    log.debug("using local mode (corosync.conf does not exist)")
-    actors.fs.tell(QuorumChanged(quorate=True))
-    return True
+    if lookup.attr is None or opts.local:
+        log.debug("using local mode (corosync.conf does not exist)")
+        ask(actors.fs, SetQuorate(quorate=True), timeout=STARTUP_TIMEOUT_S)
+        return True
+    log.info("cluster mode: read-only until corosync reports quorum")
+    ask(actors.fs, SetQuorate(quorate=False), timeout=STARTUP_TIMEOUT_S)
+    return False
 
 
-def serve(actors: Actors, opts: Options, gid: int, daemon: Daemonizer | None) -> None:
+def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemonizer | None) -> None:
     """Mount /etc/pve and serve until SIGTERM, SIGINT or SIGHUP (libfuse's handlers)."""
     unmount_stale(opts.mount)
     make_mountpoint(opts.mount)
 
     def ready() -> None:
         remove_file(os.path.join(opts.rundir, "cfs-restart-flag"))
-        log.info("mounted %s (node %s)", opts.mount, opts.nodename)
+        log.info("mounted %s (node %s)", opts.mount, nodename)
         if daemon is not None:
             stop_stderr_logging()
             daemon.started()
 
-    operations = PveOperations(actors.fs, actors.status, nodename=opts.nodename, www_gid=gid, on_ready=ready)
+    operations = PveOperations(actors.fs, actors.status, nodename=nodename, www_gid=gid, on_ready=ready)
     FUSE(
         operations,
         opts.mount,
@@ -127,10 +184,13 @@ def run(opts: Options) -> int:
     else:
         daemon = Daemonizer(opts.pidfile)
         daemon.fork()
-    actors = start_actors(opts)
+    nodename = resolve_nodename(opts.nodename, local_mode=opts.local)
+    fresh_db = not os.path.exists(opts.db)
+    actors = start_actors(opts, nodename)
     try:
-        load_tree(actors, opts)
-        serve(actors, opts, gid, daemon)
+        if not load_tree(actors, opts, fresh_db=fresh_db):
+            actors = start_cluster_services(actors)
+        serve(actors, opts, nodename, gid, daemon)
         log.info("teardown filesystem")
         set_restart_flag(opts.rundir, gid)
     except StorageError as exc:

@@ -29,6 +29,7 @@ from actors.messages import (
     Remove,
     Rename,
     SetMtime,
+    SetQuorate,
     TreeChanged,
     TreeReloaded,
     Truncate,
@@ -87,7 +88,7 @@ class FsActor(pykka.ThreadingActor):
                 return self._memdb.statfs()
             case GetIndex():
                 return self._memdb.encode_index()
-            case QuorumChanged(quorate=quorate):
+            case QuorumChanged(quorate=quorate) | SetQuorate(quorate=quorate):
                 self._quorate = quorate
                 return None
             case LoadTree(rows=rows):

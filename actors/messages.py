@@ -159,6 +159,13 @@ class GetIndex(Request[bytes]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SetQuorate(Request[None]):
+    """Startup: set the quorum flag before the mount (cluster mode starts read-only)."""
+
+    quorate: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuorumChanged:
     """Event: the node became quorate or lost quorum."""
 
@@ -217,3 +224,65 @@ class TruncateStatusFile(Request[None]):
     """A truncate of a status file (only .debug accepts one, as a no-op)."""
 
     name: str
+
+
+# ----- corosync services (quorum actor, cluster actor) ----------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FdReadable:
+    """Event from the fd poller: a corosync fd is readable (or broken); dispatch it."""
+
+    fd: int
+    broken: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """Event from the ticker, once a second: retry services that are down."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One node of the corosync nodelist."""
+
+    nodeid: int
+    name: str
+    votes: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """What cmap says about the cluster."""
+
+    name: str
+    config_version: int
+    nodes: tuple[ClusterNode, ...]
+    local_nodeid: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterConfigChanged:
+    """Event: the corosync configuration (cluster name, nodelist) was (re)read."""
+
+    config: ClusterConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MembershipChanged:
+    """Event: these node ids are members of the status CPG group (online)."""
+
+    online: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """Whether a corosync service is connected, for tests and operators."""
+
+    name: str
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetServiceStates(Request[tuple[ServiceState, ...]]):
+    """Ask a corosync-facing actor which of its services are connected."""

@@ -15,6 +15,10 @@ from collections.abc import Callable
 import pykka
 
 from actors.messages import (
+    ClusterConfig,
+    ClusterConfigChanged,
+    MembershipChanged,
+    QuorumChanged,
     ReadStatusFile,
     RenderStatusFile,
     TreeChanged,
@@ -40,7 +44,8 @@ LOG_PRIORITY_INFO = 6
 class StatusActor(pykka.ThreadingActor):
     """Owns the status state and renders the status files.
 
-    Accepts: TreeChanged, TreeReloaded, VmListChanged (events); RenderStatusFile,
+    Accepts: TreeChanged, TreeReloaded, VmListChanged, ClusterConfigChanged,
+    MembershipChanged, QuorumChanged (events); RenderStatusFile,
     ReadStatusFile, WriteStatusFile, TruncateStatusFile (asked by the FUSE layer).
     """
 
@@ -66,6 +71,9 @@ class StatusActor(pykka.ThreadingActor):
         self._log = ClusterLog()
         self._log_uid = 0
         self._snapshots: dict[str, bytes] = {}
+        self._cluster: ClusterConfig | None = None
+        self._quorate = False
+        self._online: frozenset[int] = frozenset()
         self._log_local(ident="root", tag="cluster", pid=os.getpid(), msg=b"starting cluster log")
 
     def on_receive(self, message: object) -> object:
@@ -82,6 +90,17 @@ class StatusActor(pykka.ThreadingActor):
                 return None
             case VmListChanged(snapshot=snapshot):
                 self._vmlist = snapshot
+                return None
+            case ClusterConfigChanged(config=config):
+                self._cluster = config
+                self._clinfo += 1
+                return None
+            case MembershipChanged(online=online):
+                self._online = online
+                self._clinfo += 1
+                return None
+            case QuorumChanged(quorate=quorate):
+                self._quorate = quorate
                 return None
             case RenderStatusFile(name=name):
                 return self._render(name)
@@ -121,7 +140,13 @@ class StatusActor(pykka.ThreadingActor):
                     kvstore={self._nodename: self._kv},
                 )
             case ".members":
-                return render_members(nodename=self._nodename, clinfo=self._clinfo)
+                return render_members(
+                    nodename=self._nodename,
+                    clinfo=self._clinfo,
+                    config=self._cluster,
+                    quorate=self._quorate,
+                    online=self._online,
+                )
             case ".vmlist":
                 return render_vmlist(self._vmlist)
             case ".rrd":

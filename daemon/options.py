@@ -18,9 +18,11 @@ class Options:
     mount: str
     db: str
     rundir: str
-    nodename: str
+    nodename: str | None
+    """None: ask corosync, then the host name (daemon/identity.py)."""
     pidfile: str
     lock_wait: float
+    corosync_conf: str = "/etc/corosync/corosync.conf"
 
 
 def default_nodename() -> str:
@@ -54,7 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rundir", default="/run/pve-cluster", help="runtime directory (default: %(default)s)"
     )
-    parser.add_argument("--nodename", default=None, help="node name (default: the host name)")
+    parser.add_argument(
+        "--nodename",
+        default=None,
+        help="node name (default: the corosync nodelist name of this node, else the host name)",
+    )
+    parser.add_argument(
+        "--corosync-conf",
+        default="/etc/corosync/corosync.conf",
+        help="the host's corosync.conf, imported into a new database (default: %(default)s)",
+    )
     parser.add_argument("--pidfile", default="/run/pve-cluster.pid", help="pid file (default: %(default)s)")
     parser.add_argument(
         "--lock-wait",
@@ -78,7 +89,8 @@ def parse_args(argv: list[str]) -> Options:
         mount=ns.mount,
         db=ns.db,
         rundir=ns.rundir,
-        nodename=ns.nodename or default_nodename(),
+        nodename=ns.nodename,
+        corosync_conf=ns.corosync_conf,
         pidfile=ns.pidfile,
         lock_wait=ns.lock_wait,
     )

@@ -93,6 +93,16 @@ def write_pidfile(path: str, pid: int) -> None:
     os.replace(tmp, path)
 
 
+def read_host_file(path: str) -> bytes | None:
+    """The content of a host file, or None if it can't be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        log.debug("can't read %s: %s", path, exc)
+        return None
+
+
 def remove_file(path: str) -> None:
     """Remove a file if it is there."""
     with contextlib.suppress(FileNotFoundError):

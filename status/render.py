@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from actors.messages import ClusterConfig
 from memdb.records import VmListSnapshot
 from status.tracked import TRACKED_FILES
 
@@ -37,9 +38,29 @@ def render_version(
     return "".join(lines)
 
 
-def render_members(*, nodename: str, clinfo: int) -> str:
-    """.members without cluster information (local mode)."""
-    return f'{{\n"nodename": "{nodename}",\n"version": {clinfo}\n}}\n'
+def render_members(
+    *,
+    nodename: str,
+    clinfo: int,
+    config: ClusterConfig | None = None,
+    quorate: bool = False,
+    online: frozenset[int] = frozenset(),
+    ips: Mapping[int, str] | None = None,
+) -> str:
+    """.members: without a cluster config (local mode) just the node name and version."""
+    head = f'{{\n"nodename": "{nodename}",\n"version": {clinfo}'
+    if config is None:
+        return head + "\n}\n"
+    ips = ips or {}
+    cluster = (
+        f'"cluster": {{ "name": "{config.name}", "version": {config.config_version}, '
+        f'"nodes": {len(config.nodes)}, "quorate": {int(quorate)} }}'
+    )
+    nodes = []
+    for node in config.nodes:
+        ip = f', "ip": "{ips[node.nodeid]}"' if node.nodeid in ips else ""
+        nodes.append(f'  "{node.name}": {{ "id": {node.nodeid}, "online": {int(node.nodeid in online)}{ip}}}')
+    return f'{head},\n{cluster},\n"nodelist": {{\n' + ",\n".join(nodes) + "\n  }\n}\n"
 
 
 def render_vmlist(snapshot: VmListSnapshot) -> str:

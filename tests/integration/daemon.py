@@ -79,6 +79,10 @@ class Daemon:
             self.nodename,
             "--lock-wait",
             "1",
+            # Like a host without corosync: a new database imports no corosync.conf, so the
+            # daemon runs in local mode unless the database already holds one.
+            "--corosync-conf",
+            str(self.base / "host-corosync.conf"),
             *self.extra_args,
         ]
 

@@ -1,0 +1,104 @@
+"""The original's service loop rhythm (loop.c), for actors that hold corosync handles.
+
+Each service is (re)initialized when it is down and more than RETRY_SPACING_S has passed
+since its last attempt; with the 1 s tick that is a retry about every 6 s, as the original.
+A dispatch error takes the service down; the next due tick brings it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from actors.fdpoller import FdPoller
+from errors import CsError
+
+log = logging.getLogger(__name__)
+
+RETRY_SPACING_S = 5.0
+"""A service that is down is re-initialized when more than this has passed since the last try."""
+
+
+@dataclass
+class Service:
+    """One corosync connection of an actor, with its retry bookkeeping."""
+
+    name: str
+    connect: Callable[[], Any]
+    """Open and set up a handle (initialize, track, join); raises CsError if corosync is down."""
+    on_down: Callable[[], None] = lambda: None
+    """Called once when the connection is lost or closed."""
+    after_dispatch: Callable[[], None] = lambda: None
+    """Called after each successful dispatch."""
+    handle: Any = None
+    """The open CpgHandle/QuorumHandle/CmapHandle, or None while down."""
+    fd: int = -1
+    last_try: float | None = None
+    failures: int = 0
+
+    @property
+    def connected(self) -> bool:
+        """True while the handle is up."""
+        return self.handle is not None
+
+    def due(self, now: float, spacing: float = RETRY_SPACING_S) -> bool:
+        """True if down and the last attempt is old enough."""
+        return self.handle is None and (self.last_try is None or now - self.last_try > spacing)
+
+    def start(self, now: float, poller: FdPoller, owner: pykka.ActorRef[Any]) -> bool:
+        """Try to connect; on success watch the fd. Returns whether it is up."""
+        self.last_try = now
+        try:
+            self.handle = self.connect()
+            self.fd = self.handle.fd()
+        except CsError as exc:
+            self._close_quietly()
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("can't initialize service %s: %s", self.name, exc)
+            return False
+        if self.failures:
+            log.info("service %s connected again after %d failed tries", self.name, self.failures)
+        else:
+            log.info("service %s connected", self.name)
+        self.failures = 0
+        poller.watch(self.fd, owner)
+        return True
+
+    def dispatch(self, poller: FdPoller, owner: pykka.ActorRef[Any]) -> None:
+        """Dispatch after the fd became readable; a failure takes the service down."""
+        if self.handle is None:
+            return
+        try:
+            self.handle.dispatch()
+        except CsError as exc:
+            if exc.code == 6:  # CS_ERR_TRY_AGAIN: poll again
+                poller.watch(self.fd, owner)
+                return
+            log.warning("service %s: %s - connection lost", self.name, exc)
+            self.stop(poller)
+            return
+        self.after_dispatch()
+        if self.handle is not None:
+            poller.watch(self.fd, owner)
+
+    def stop(self, poller: FdPoller) -> None:
+        """Close the connection (if open) and report it down."""
+        if self.handle is None:
+            return
+        poller.forget(self.fd)
+        self._close_quietly()
+        self.on_down()
+
+    def _close_quietly(self) -> None:
+        handle, self.handle, self.fd = self.handle, None, -1
+        if handle is None:
+            return
+        try:
+            handle.finalize()
+        except CsError as exc:
+            log.debug("service %s: finalize: %s", self.name, exc)

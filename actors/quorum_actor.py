@@ -1,0 +1,162 @@
+"""QuorumActor: owns the corosync quorum and cmap connections (quorum.c, confdb.c).
+
+It tells its listeners (the fs and status actors) ``QuorumChanged`` and tells the status
+actor ``ClusterConfigChanged`` whenever cmap's nodelist is (re)read. Without corosync the
+node is not quorate; the services reconnect on their own with the original's rhythm.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pykka
+
+from actors.corosync_service import RETRY_SPACING_S, Service
+from actors.fdpoller import FdPoller
+from actors.messages import (
+    ClusterConfig,
+    ClusterConfigChanged,
+    ClusterNode,
+    FdReadable,
+    GetServiceStates,
+    QuorumChanged,
+    ServiceState,
+    Tick,
+)
+from bindings._types import CS_TRACK_CHANGES
+from bindings.libcmap import CMAP_TRACK_ADD, CMAP_TRACK_DELETE, CMAP_TRACK_MODIFY, CmapHandle
+from bindings.libquorum import QUORUM_SET, QuorumHandle
+from errors import CsError, CsNotExist
+
+log = logging.getLogger(__name__)
+
+
+def read_cluster_config(cmap: CmapHandle) -> ClusterConfig:
+    """Cluster name (required), config version (0 if unreadable), nodelist, own node id."""
+    name = cmap.get_string("totem.cluster_name")
+    try:
+        version = cmap.get_uint64("totem.config_version")
+    except CsError as exc:
+        log.debug("totem.config_version: %s", exc)
+        version = 0
+    try:
+        local = cmap.get_uint32("runtime.votequorum.this_node_id")
+    except CsNotExist:
+        local = 0
+    nodes = tuple(ClusterNode(n.nodeid, n.name, n.quorum_votes) for n in cmap.nodelist())
+    return ClusterConfig(name=name, config_version=version, nodes=nodes, local_nodeid=local)
+
+
+class QuorumActor(pykka.ThreadingActor):
+    """Follows quorum and the corosync configuration.
+
+    Accepts: Tick, FdReadable (from the poller and ticker); GetServiceStates (asked).
+    """
+
+    def __init__(
+        self,
+        poller: FdPoller,
+        *,
+        quorum_listeners: Sequence[pykka.ActorRef[Any]],
+        config_listeners: Sequence[pykka.ActorRef[Any]],
+        retry_spacing: float = RETRY_SPACING_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._poller = poller
+        self._quorum_listeners = tuple(quorum_listeners)
+        self._config_listeners = tuple(config_listeners)
+        self._spacing = retry_spacing
+        self._clock = clock
+        self._quorate = False
+        self._config_dirty = False
+        self._quorum = Service("quorum", self._connect_quorum, on_down=lambda: self._set_quorate(False))
+        self._cmap = Service("cmap", self._connect_cmap, after_dispatch=self._reread_config)
+
+    def on_start(self) -> None:
+        """Connect right away; later retries come with the ticks."""
+        self._start_due()
+
+    def on_stop(self) -> None:
+        """Close both connections."""
+        for service in (self._quorum, self._cmap):
+            service.stop(self._poller)
+
+    def on_receive(self, message: object) -> object:
+        """Dispatch one message."""
+        match message:
+            case FdReadable(fd=fd):
+                for service in (self._quorum, self._cmap):
+                    if service.connected and service.fd == fd:
+                        service.dispatch(self._poller, self.actor_ref)
+                return None
+            case Tick():
+                self._start_due()
+                return None
+            case GetServiceStates():
+                return tuple(ServiceState(s.name, s.connected) for s in (self._quorum, self._cmap))
+            case _:
+                return super().on_receive(message)
+
+    def _start_due(self) -> None:
+        now = self._clock()
+        for service in (self._quorum, self._cmap):
+            if service.due(now, self._spacing):
+                service.start(now, self._poller, self.actor_ref)
+
+    # ----- quorum --------------------------------------------------------------------
+
+    def _connect_quorum(self) -> QuorumHandle:
+        handle = QuorumHandle()
+        quorum_type = handle.initialize(self._on_quorum)
+        if quorum_type != QUORUM_SET:
+            handle.finalize()
+            raise CsError(
+                0, "no quorum provider configured (quorum type is not QUORUM_SET)", "quorum_initialize"
+            )
+        handle.trackstart(CS_TRACK_CHANGES)  # corosync answers with the current state at once
+        return handle
+
+    def _on_quorum(self, quorate: bool, ring_seq: int, nodes: tuple[int, ...]) -> None:
+        self._set_quorate(quorate)
+
+    def _set_quorate(self, quorate: bool) -> None:
+        if quorate == self._quorate:
+            return
+        self._quorate = quorate
+        log.info("node has quorum" if quorate else "node lost quorum")
+        for listener in self._quorum_listeners:
+            listener.tell(QuorumChanged(quorate=quorate))
+
+    # ----- cmap ----------------------------------------------------------------------
+
+    def _connect_cmap(self) -> CmapHandle:
+        handle = CmapHandle()
+        handle.initialize()
+        handle.track_add("nodelist.node.", self._on_config_change)
+        handle.track_add(
+            "totem.config_version",
+            self._on_config_change,
+            CMAP_TRACK_ADD | CMAP_TRACK_DELETE | CMAP_TRACK_MODIFY,
+        )
+        self._publish(read_cluster_config(handle))
+        return handle
+
+    def _on_config_change(self, event: int, key: str) -> None:
+        self._config_dirty = True
+
+    def _reread_config(self) -> None:
+        if not self._config_dirty or self._cmap.handle is None:
+            return
+        self._config_dirty = False
+        try:
+            self._publish(read_cluster_config(self._cmap.handle))
+        except CsError as exc:
+            log.warning("unable to read the corosync configuration: %s", exc)
+
+    def _publish(self, config: ClusterConfig) -> None:
+        for listener in self._config_listeners:
+            listener.tell(ClusterConfigChanged(config=config))
