@@ -25,6 +25,7 @@ import pytest
 
 from bindings import libcmap, libcpg, libquorum, libvotequorum
 from bindings._loader import load_library
+from tests.require import require
 
 REPO = Path(__file__).resolve().parents[2]
 QUORATE_TIMEOUT_S = 15.0
@@ -74,12 +75,7 @@ def missing_corosync_pieces() -> list[str]:
 
 def require_corosync() -> None:
     """Skip on a box without corosync; under CI=true a missing piece fails."""
-    missing = missing_corosync_pieces()
-    if missing:
-        reason = "corosync tests need " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(missing_corosync_pieces(), "corosync tests")
 
 
 def probe_command(scenario: str, *args: str, netns: str | None) -> list[str]:

@@ -8,13 +8,13 @@ sharing a cluster across tests would save little and couple tests through ring i
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.lab import CorosyncLab, missing_tools, sweep_session
+from tests.require import require
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,7 @@ _failed = pytest.StashKey[bool]()
 
 def require_corosync() -> None:
     """Skip without corosync, ip, nsenter, unshare or root; under CI=true a missing piece fails."""
-    missing = missing_tools()
-    if missing:
-        reason = "corosync cluster tests need " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(missing_tools(), "corosync cluster tests")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.require import require
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
@@ -29,11 +29,7 @@ def require_fuse() -> None:
         missing.append("fusermount (package fuse)")
     if os.geteuid() != 0:
         missing.append("root")
-    if missing:
-        reason = "FUSE tests need " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(missing, "FUSE tests")
 
 
 def is_mounted(path: Path) -> bool:
