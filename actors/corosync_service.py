@@ -55,7 +55,7 @@ class Service:
         try:
             self.handle = self.connect()
             self.fd = self.handle.fd()
-        except CsError as exc:
+        except (CsError, ImportError) as exc:  # corosync down, or its libraries missing
             self._close_quietly()
             self.failures += 1
             if self.failures == 1:

@@ -16,7 +16,7 @@ def nodename_from_corosync() -> str | None:
     cmap = CmapHandle()
     try:
         cmap.initialize()
-    except CsError:
+    except (CsError, ImportError):  # corosync not running, or not even installed
         return None
     try:
         local = cmap.get_uint32("runtime.votequorum.this_node_id")

@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(fuse libfuse2 python3 python3-venv sqlite3 corosync iproute2 util-linux)
+packages=(fuse libfuse2 python3 python3-venv)
+if [ "${1:-}" = "--dev" ]; then
+  # the tests also run real corosync clusters in network namespaces and read databases with sqlite3
+  packages+=(corosync iproute2 util-linux sqlite3)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
