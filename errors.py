@@ -88,6 +88,9 @@ class InstanceLocked(PmxcfsError):
 class WireFormatError(ValueError, PmxcfsError):
     """Bytes that do not decode as the expected message."""
 
+    def __init__(self, what: str = "", reason: str = "") -> None:
+        PmxcfsError.__init__(self, what, reason)
+
 
 class CsError(PmxcfsError):
     """A corosync client library call returned a cs_error_t other than CS_OK."""
