@@ -18,11 +18,15 @@ from actors.corosync_service import RETRY_SPACING_S, Service
 from actors.fdpoller import FdPoller
 from actors.messages import FdReadable, GetServiceStates, MembershipChanged, ServiceState, Tick
 from bindings.libcpg import CpgAddress, CpgHandle
+from errors import CsTryAgain
 
 log = logging.getLogger(__name__)
 
 STATUS_GROUP = b"pve_kvstore_v1"
 """The status (kvstore) CPG group; its members are the online nodes."""
+JOIN_RETRY_S = 0.1
+JOIN_TRIES = 100
+"""cpg_join answering TRY_AGAIN is retried every 100 ms, up to ~10 s; then the next service try."""
 
 
 class ClusterActor(pykka.ThreadingActor):
@@ -79,11 +83,21 @@ class ClusterActor(pykka.ThreadingActor):
         handle = CpgHandle()
         handle.initialize(self._on_deliver, self._on_confchg)
         try:
-            handle.join(STATUS_GROUP)
+            self._join(handle)
         except BaseException:
             handle.finalize()
             raise
         return handle
+
+    def _join(self, handle: CpgHandle) -> None:
+        """cpg_join; CS_ERR_TRY_AGAIN (corosync is syncing) is retried every 100 ms, as the original."""
+        for _ in range(JOIN_TRIES - 1):
+            try:
+                handle.join(STATUS_GROUP)
+                return
+            except CsTryAgain:
+                time.sleep(JOIN_RETRY_S)
+        handle.join(STATUS_GROUP)
 
     def _on_deliver(self, group: bytes, nodeid: int, pid: int, payload: bytes) -> None:
         log.debug("status group message from node %d (%d bytes) not interpreted yet", nodeid, len(payload))

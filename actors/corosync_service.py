@@ -15,7 +15,7 @@ from typing import Any
 import pykka
 
 from actors.fdpoller import FdPoller
-from errors import CsError
+from errors import CsError, CsTryAgain
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,15 @@ class Service:
             return
         try:
             self.handle.dispatch()
+        except CsTryAgain:
+            poller.watch(self.fd, owner)
+            return
         except CsError as exc:
-            if exc.code == 6:  # CS_ERR_TRY_AGAIN: poll again
-                poller.watch(self.fd, owner)
-                return
             log.warning("service %s: %s - connection lost", self.name, exc)
+            self.stop(poller)
+            return
+        except Exception:  # a callback bug must not stop the owning actor
+            log.exception("service %s: error in a callback; reconnecting", self.name)
             self.stop(poller)
             return
         self.after_dispatch()

@@ -112,12 +112,13 @@ class QuorumActor(pykka.ThreadingActor):
     def _connect_quorum(self) -> QuorumHandle:
         handle = QuorumHandle()
         quorum_type = handle.initialize(self._on_quorum)
-        if quorum_type != QUORUM_SET:
+        try:
+            if quorum_type != QUORUM_SET:
+                raise CsError(0, "no quorum provider (quorum type is not QUORUM_SET)", "quorum_initialize")
+            handle.trackstart(CS_TRACK_CHANGES)  # corosync answers with the current state at once
+        except BaseException:
             handle.finalize()
-            raise CsError(
-                0, "no quorum provider configured (quorum type is not QUORUM_SET)", "quorum_initialize"
-            )
-        handle.trackstart(CS_TRACK_CHANGES)  # corosync answers with the current state at once
+            raise
         return handle
 
     def _on_quorum(self, quorate: bool, ring_seq: int, nodes: tuple[int, ...]) -> None:
@@ -136,24 +137,31 @@ class QuorumActor(pykka.ThreadingActor):
     def _connect_cmap(self) -> CmapHandle:
         handle = CmapHandle()
         handle.initialize()
-        handle.track_add("nodelist.node.", self._on_config_change)
-        handle.track_add(
-            "totem.config_version",
-            self._on_config_change,
-            CMAP_TRACK_ADD | CMAP_TRACK_DELETE | CMAP_TRACK_MODIFY,
-        )
-        self._publish(read_cluster_config(handle))
+        try:
+            handle.track_add("nodelist.node.", self._on_config_change)
+            handle.track_add(
+                "totem.config_version",
+                self._on_config_change,
+                CMAP_TRACK_ADD | CMAP_TRACK_DELETE | CMAP_TRACK_MODIFY,
+            )
+        except BaseException:
+            handle.finalize()
+            raise
+        self._config_dirty = True
+        self._reread_config(handle)
         return handle
 
     def _on_config_change(self, event: int, key: str) -> None:
         self._config_dirty = True
 
-    def _reread_config(self) -> None:
-        if not self._config_dirty or self._cmap.handle is None:
+    def _reread_config(self, handle: CmapHandle | None = None) -> None:
+        """Read the configuration if it changed; on failure the last one stays in place."""
+        handle = handle or self._cmap.handle
+        if not self._config_dirty or handle is None:
             return
         self._config_dirty = False
         try:
-            self._publish(read_cluster_config(self._cmap.handle))
+            self._publish(read_cluster_config(handle))
         except CsError as exc:
             log.warning("unable to read the corosync configuration: %s", exc)
 
