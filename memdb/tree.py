@@ -67,6 +67,8 @@ class MemDb:
     """The tree, its global version, the vmlist, the lock table and the error latch."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        """This node's clock for lock ages (monotonic seconds)."""
         self.root = Entry(inode=0, parent=0, version=0, writer=0, mtime=0, type=DT_DIR, name="")
         self.index: dict[int, Entry] = {0: self.root}
         self.vmlist = VmList()
