@@ -6,7 +6,7 @@ import logging
 
 import pykka
 
-from actors.messages import OpenStore, Persist, PrepareStore
+from actors.messages import OpenStore, Persist, PrepareStore, ReplaceRows
 from db.store import Store
 
 log = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 class DbActor(pykka.ThreadingActor):
     """Owns config.db; every SQLite call runs on this actor's thread.
 
-    Accepts: OpenStore, PrepareStore, Persist.
+    Accepts: OpenStore, PrepareStore, Persist, ReplaceRows.
     """
 
     def __init__(self, path: str) -> None:
@@ -27,6 +27,9 @@ class DbActor(pykka.ThreadingActor):
         match message:
             case Persist():
                 self._store.apply(message.change)
+                return None
+            case ReplaceRows(delete_inodes=delete, rows=rows):
+                self._store.replace_rows(delete, rows)
                 return None
             case OpenStore():
                 return self._store.open()

@@ -15,7 +15,12 @@ import pykka
 
 from actors.messages import (
     ActivateTree,
+    ApplyDelivered,
+    BuildUpdates,
+    CheckUnlock,
+    CommitSync,
     CreateFile,
+    GetChecksum,
     GetIndex,
     GetStatFs,
     ListDir,
@@ -28,6 +33,7 @@ from actors.messages import (
     ReadFile,
     Remove,
     Rename,
+    ReplaceRows,
     SetMtime,
     SetQuorate,
     TreeChanged,
@@ -37,10 +43,13 @@ from actors.messages import (
     WriteFile,
     ask,
 )
-from errors import ErrorLatched, NotQuorate, StorageError
+from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
+from dcdb.sync import build_commit, update_record
+from errors import CorruptDatabase, ErrorLatched, NotQuorate, StorageError, WireFormatError
 from memdb.loader import load_memdb
 from memdb.tree import Applied, MemDb
 from status.tracked import TRACKED_PATHS
+from wire.dcdb import DcdbMessageType, UpdateRecord, decode_index
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +100,17 @@ class FsActor(pykka.ThreadingActor):
             case QuorumChanged(quorate=quorate) | SetQuorate(quorate=quorate):
                 self._quorate = quorate
                 return None
+            case ApplyDelivered(delivered=delivered):
+                return self._apply_delivered(delivered)
+            case CheckUnlock(message=unlock):
+                return unlock_due(self._memdb, unlock)
+            case BuildUpdates(inodes=inodes):
+                return tuple(update_record(self._memdb.index[inode]) for inode in inodes)
+            case CommitSync(master_index=master, records=records):
+                self._commit_sync(master, records)
+                return None
+            case GetChecksum():
+                return self._memdb.checksum()
             case LoadTree(rows=rows):
                 self._memdb = load_memdb(rows, clock=self._clock)
                 return None
@@ -149,6 +169,32 @@ class FsActor(pykka.ThreadingActor):
             # so readers must see the new counters either way.
             self._announce(applied)
         return applied.result
+
+    def _apply_delivered(self, delivered: Delivered) -> int:
+        """Apply a delivered DCDB message, as the sender's node id at the sender's time."""
+        if delivered.subtype == DcdbMessageType.UNLOCK:
+            return self._commit(lambda: apply_unlock(self._memdb, delivered) or Applied(0, None))
+        return self._commit(lambda: apply_fuse(self._memdb, delivered))
+
+    def _commit_sync(self, master: bytes, records: tuple[UpdateRecord, ...]) -> None:
+        """Take the leader's state: build and check the new tree, store it, swap it in."""
+        self._memdb.check_writable()
+        try:
+            commit = build_commit(self._memdb, decode_index(master), master, records)
+            ask(
+                self._db,
+                ReplaceRows(delete_inodes=commit.delete_inodes, rows=commit.rows),
+                timeout=DB_TIMEOUT_S,
+            )
+        except (CorruptDatabase, WireFormatError, StorageError, pykka.Timeout) as exc:
+            self._memdb.latched = True
+            log.critical("sync commit failed, refusing all changes until restart: %s", exc)
+            raise ErrorLatched(reason=str(exc)) from exc
+        self._memdb = commit.memdb
+        log.info("synced: the tree is now at version %d", commit.memdb.root.version)
+        if self._status is not None:
+            self._status.tell(TreeReloaded())
+            self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))
 
     def _announce(self, applied: Applied) -> None:
         if self._status is None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from dcdb.apply import Delivered
 from memdb.records import EntryAttr, Row, StatFs, StoreChange, VmListSnapshot
+from wire.dcdb import UnlockMessage, UpdateRecord
 
 if TYPE_CHECKING:
     import pykka
@@ -46,6 +48,14 @@ class Persist(Request[None]):
     """Write one change in one transaction."""
 
     change: StoreChange
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceRows(Request[None]):
+    """A cluster sync commit: delete these inodes and upsert these rows in one transaction."""
+
+    delete_inodes: tuple[int, ...]
+    rows: tuple[Row, ...]
 
 
 # ----- fs actor ------------------------------------------------------------------
@@ -156,6 +166,47 @@ class Rename(Request[int]):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetIndex(Request[bytes]):
     """The encoded memdb index (cluster state; tests compare its checksum)."""
+
+
+# ----- fs actor: the DCDB application side (asked by the cluster actor) -----------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyDelivered(Request[int]):
+    """A DCDB message delivered in total order: apply it; answers the tree's result.
+
+    Tree errors (ENOENT and the like) are the message's result; NotQuorate means the node
+    must leave and resync; ErrorLatched means the cluster engine must stop.
+    """
+
+    delivered: Delivered
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckUnlock(Request[bool]):
+    """On the lowest node: does this lock still match and has it expired?"""
+
+    message: UnlockMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildUpdates(Request[tuple[UpdateRecord, ...]]):
+    """The leader's UPDATE records for these inodes."""
+
+    inodes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitSync(Request[None]):
+    """An out-of-date node: replace the tree by the leader's state (atomic; latches on failure)."""
+
+    master_index: bytes
+    records: tuple[UpdateRecord, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetChecksum(Request[bytes]):
+    """The full tree checksum (VERIFY)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -118,6 +118,17 @@ class Store:
                 self.db.execute_sql("ROLLBACK")
             raise StorageError(self.path, str(exc)) from exc
 
+    def replace_rows(self, delete_inodes: tuple[int, ...], rows: tuple[Row, ...]) -> None:
+        """A cluster sync commit: delete these inodes and upsert these rows, in one transaction."""
+        try:
+            with self.db.atomic():
+                for inode in delete_inodes:
+                    self.db.execute_sql(_DELETE_SQL, [_signed(inode)])
+                for row in rows:
+                    self.db.execute_sql(_UPSERT_SQL, _row_params(row))
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            raise StorageError(self.path, str(exc)) from exc
+
     def _apply_rows(self, change: StoreChange) -> None:
         if change.delete_inode is not None:
             self.db.execute_sql(_DELETE_SQL, [_signed(change.delete_inode)])

@@ -98,7 +98,8 @@ class MemDb:
             raise NotADirectory(dirname, "parent is not a directory")
         return parent
 
-    def _check_latch(self) -> None:
+    def check_writable(self) -> None:
+        """Raise ErrorLatched once a store write has failed."""
         if self.latched:
             raise ErrorLatched(reason="an earlier database write failed; restart needed")
 
@@ -178,7 +179,7 @@ class MemDb:
 
     def mkdir(self, path: str, writer: int, mtime: int) -> Applied:
         """Create a directory."""
-        self._check_latch()
+        self.check_writable()
         dirname, name = split_parent(path)
         parent = self._parent_for_change(dirname)
         if is_reserved_name(name):
@@ -221,7 +222,7 @@ class MemDb:
         create: bool = False,
     ) -> Applied:
         """Write ``data`` at ``offset`` (memdb_pwrite); returns the byte count."""
-        self._check_latch()
+        self.check_writable()
         if offset < 0:
             raise InvalidArgument(path, "negative offset")
         newsize = offset + len(data)
@@ -259,7 +260,7 @@ class MemDb:
 
     def set_mtime(self, path: str, writer: int, mtime: int) -> Applied:
         """Set an entry's mtime (memdb_mtime); refreshes a lock held by the same writer."""
-        self._check_latch()
+        self.check_writable()
         dirname, name = split_parent(path)
         parent = self._parent_for_change(dirname)
         if is_reserved_name(name):
@@ -294,7 +295,7 @@ class MemDb:
 
     def delete(self, path: str, writer: int, mtime: int) -> Applied:
         """Remove a file or an empty directory (memdb_delete: unlink and rmdir)."""
-        self._check_latch()
+        self.check_writable()
         entry = self.lookup(path)
         if entry is None:
             raise NotFound(path, "no such file or directory")
@@ -320,7 +321,7 @@ class MemDb:
 
     def rename(self, src: str, dst: str, writer: int, mtime: int) -> Applied:
         """Move or rename an entry, replacing a file or empty dir at ``dst``."""
-        self._check_latch()
+        self.check_writable()
         entry = self.lookup(src)
         if entry is None:
             raise NotFound(src, "no such file or directory")

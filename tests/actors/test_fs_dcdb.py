@@ -1,0 +1,105 @@
+"""The fs actor as the DCDB application: delivered messages, UPDATE records, the sync commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import main
+from actors.messages import (
+    ApplyDelivered,
+    BuildUpdates,
+    CommitSync,
+    GetChecksum,
+    GetIndex,
+    Lookup,
+    QuorumChanged,
+    ReadFile,
+)
+from dcdb.apply import Delivered
+from errors import AlreadyExists, ErrorLatched, NotFound, NotQuorate
+from memdb.checksum import tree_checksum
+from tests.actors.conftest import q
+from wire.dcdb import DcdbMessageType, FuseMessage, decode_index
+
+T = 1_800_000_000
+
+
+def fuse(
+    subtype: DcdbMessageType, path: str, *, sender: int = 3, time: int = T, **kw: object
+) -> ApplyDelivered:
+    message = FuseMessage(path=path, **kw)  # type: ignore[arg-type]
+    return ApplyDelivered(delivered=Delivered(subtype=subtype, message=message, sender=sender, time=time))
+
+
+def test_delivered_changes_take_writer_and_mtime_from_the_message(daemon: main.Actors) -> None:
+    assert q(daemon.fs, fuse(DcdbMessageType.MKDIR, "d", sender=2, time=T)) == 0
+    assert q(daemon.fs, fuse(DcdbMessageType.CREATE, "d/f", sender=3, time=T + 1)) == 0
+    assert q(daemon.fs, fuse(DcdbMessageType.WRITE, "d/f", sender=3, time=T + 2, data=b"hello")) == 5
+    attr = q(daemon.fs, Lookup(path="d/f")).attr
+    assert (attr.writer, attr.mtime, attr.size) == (3, T + 2, 5)
+    assert q(daemon.fs, fuse(DcdbMessageType.MTIME, "d/f", sender=2, offset=1234)) == 0
+    attr = q(daemon.fs, Lookup(path="d/f")).attr
+    assert (attr.writer, attr.mtime) == (2, 1234)
+    assert q(daemon.fs, fuse(DcdbMessageType.WRITE, "d/f", offset=2, flags=1)) == 0
+    assert q(daemon.fs, ReadFile(path="d/f", size=10, offset=0)) == b"he"
+
+
+def test_tree_errors_are_the_message_result(daemon: main.Actors) -> None:
+    q(daemon.fs, fuse(DcdbMessageType.CREATE, "f"))
+    with pytest.raises(AlreadyExists):
+        q(daemon.fs, fuse(DcdbMessageType.CREATE, "f"))
+    with pytest.raises(NotFound):
+        q(daemon.fs, fuse(DcdbMessageType.DELETE, "missing"))
+
+
+def test_a_delivery_without_quorum_is_refused(daemon: main.Actors) -> None:
+    daemon.fs.tell(QuorumChanged(quorate=False))
+    with pytest.raises(NotQuorate):
+        q(daemon.fs, fuse(DcdbMessageType.MKDIR, "d"))
+
+
+def test_commit_sync_takes_the_leaders_tree_and_survives_a_restart(
+    start_daemon, db_path: Path, tmp_path: Path
+) -> None:
+    leader = start_daemon(local=True)
+    for name in ("a", "b", "c"):
+        q(leader.fs, fuse(DcdbMessageType.CREATE, name))
+        q(leader.fs, fuse(DcdbMessageType.WRITE, name, data=name.encode() * 4))
+    q(leader.fs, fuse(DcdbMessageType.DELETE, "b"))
+    master = q(leader.fs, GetIndex())
+    every_inode = tuple(entry.inode for entry in decode_index(master).entries)
+    records = q(leader.fs, BuildUpdates(inodes=every_inode))
+    leader_sum = q(leader.fs, GetChecksum())
+    leader.stop()
+
+    db_path.rename(tmp_path / "leader.db")
+    follower = start_daemon(local=True)
+    q(follower.fs, fuse(DcdbMessageType.CREATE, "only-here"))
+    q(follower.fs, CommitSync(master_index=master, records=records))
+    assert q(follower.fs, GetIndex()) == master
+    assert q(follower.fs, GetChecksum()) == leader_sum
+    assert q(follower.fs, Lookup(path="only-here")).attr is None
+    follower.stop()
+
+    again = start_daemon(local=True)
+    assert q(again.fs, GetIndex()) == master
+    assert q(again.fs, ReadFile(path="c", size=100, offset=0)) == b"cccc"
+
+
+@pytest.mark.allow_error_logs
+def test_a_commit_that_does_not_reproduce_the_master_latches(daemon: main.Actors) -> None:
+    q(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
+    other = bytearray(q(daemon.fs, GetIndex()))
+    other[0] ^= 1  # another version: no record can reproduce it
+    with pytest.raises(ErrorLatched):
+        q(daemon.fs, CommitSync(master_index=bytes(other), records=()))
+    with pytest.raises(ErrorLatched):
+        q(daemon.fs, fuse(DcdbMessageType.CREATE, "y"))
+
+
+def test_checksum_is_the_tree_checksum(daemon: main.Actors) -> None:
+    q(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
+    assert len(q(daemon.fs, GetChecksum())) == 32
+    assert q(daemon.fs, GetChecksum()) != tree_checksum([])
