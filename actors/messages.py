@@ -5,6 +5,7 @@ A ``Request[T]`` is asked and answers T; anything else is an event and is told.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -25,9 +26,25 @@ class Request(Generic[T]):
     __slots__ = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An answer that comes later: the actor hands back a future another actor will resolve.
+
+    Used where the result depends on something outside the asked actor, such as a cluster
+    change that returns only once it was delivered in total order and applied. ``ask``
+    waits for it within the same timeout, so callers never see this type.
+    """
+
+    future: pykka.Future[Any]
+
+
 def ask(ref: pykka.ActorRef[Any], message: Request[T], *, timeout: float) -> T:
     """Ask ``ref`` and wait at most ``timeout`` seconds; errors raised by the actor re-raise here."""
-    return cast("T", ref.ask(message, timeout=timeout))
+    deadline = time.monotonic() + timeout
+    answer = ref.ask(message, timeout=timeout)
+    if isinstance(answer, Deferred):
+        answer = answer.future.get(timeout=max(0.0, deadline - time.monotonic()))
+    return cast("T", answer)
 
 
 # ----- db actor ------------------------------------------------------------------
