@@ -16,10 +16,12 @@ import pykka
 from actors.messages import (
     ActivateTree,
     ApplyDelivered,
+    AttachCluster,
     BuildUpdates,
     CheckUnlock,
     CommitSync,
     CreateFile,
+    Deferred,
     GetChecksum,
     GetIndex,
     GetStatFs,
@@ -29,6 +31,7 @@ from actors.messages import (
     LookupReply,
     MakeDir,
     Persist,
+    Propose,
     QuorumChanged,
     ReadFile,
     Remove,
@@ -49,7 +52,14 @@ from errors import CorruptDatabase, ErrorLatched, NotQuorate, StorageError, Wire
 from memdb.loader import load_memdb
 from memdb.tree import Applied, MemDb
 from status.tracked import TRACKED_PATHS
-from wire.dcdb import DcdbMessageType, UpdateRecord, decode_index
+from wire.dcdb import (
+    WRITE_FLAG_TRUNCATE,
+    DcdbMessageType,
+    FuseMessage,
+    UnlockMessage,
+    UpdateRecord,
+    decode_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +68,26 @@ DB_TIMEOUT_S = 30.0
 
 LOCAL_WRITER = 0
 """Writer id of every change in local mode."""
+
+
+def dcdb_message_for(request: object) -> tuple[DcdbMessageType, FuseMessage] | None:
+    """The DCDB message that carries a file system change request (C: cfs-plug-memdb.c)."""
+    match request:
+        case WriteFile(path=path, data=data, offset=offset):
+            return DcdbMessageType.WRITE, FuseMessage(path=path, data=data, offset=offset)
+        case Truncate(path=path, size=size):
+            return DcdbMessageType.WRITE, FuseMessage(path=path, offset=size, flags=WRITE_FLAG_TRUNCATE)
+        case CreateFile(path=path):
+            return DcdbMessageType.CREATE, FuseMessage(path=path)
+        case MakeDir(path=path):
+            return DcdbMessageType.MKDIR, FuseMessage(path=path)
+        case Remove(path=path):
+            return DcdbMessageType.DELETE, FuseMessage(path=path)
+        case Rename(src=src, dst=dst):
+            return DcdbMessageType.RENAME, FuseMessage(path=src, to=dst)
+        case SetMtime(path=path, mtime=mtime):
+            return DcdbMessageType.MTIME, FuseMessage(path=path, offset=mtime)
+    return None
 
 
 class FsActor(pykka.ThreadingActor):
@@ -83,6 +113,8 @@ class FsActor(pykka.ThreadingActor):
         self._clock = clock
         self._wallclock = wallclock
         self._memdb = MemDb(clock=clock)
+        self._cluster: pykka.ActorRef[Any] | None = None
+        """Cluster mode: changes go there and come back as ApplyDelivered, in total order."""
 
     def on_receive(self, message: object) -> object:
         """Dispatch one message; asked errors go back to the caller."""
@@ -111,6 +143,9 @@ class FsActor(pykka.ThreadingActor):
                 return None
             case GetChecksum():
                 return self._memdb.checksum()
+            case AttachCluster(cluster=cluster):
+                self._cluster = cluster
+                return None
             case LoadTree(rows=rows):
                 self._memdb = load_memdb(rows, clock=self._clock)
                 return None
@@ -121,6 +156,8 @@ class FsActor(pykka.ThreadingActor):
                 return self._change(message)
 
     def _change(self, message: object) -> object:
+        if self._cluster is not None:
+            return self._propose(message)
         now = int(self._wallclock()) & 0xFFFFFFFF
         memdb = self._memdb
         match message:
@@ -142,6 +179,26 @@ class FsActor(pykka.ThreadingActor):
                 return self._commit(lambda: self._utimens(path, mtime, now))
             case _:
                 return super().on_receive(message)
+
+    def _propose(self, message: object) -> object:
+        """Cluster mode: multicast the change; the caller's answer comes after its delivery."""
+        proposal = dcdb_message_for(message)
+        if proposal is None:
+            return super().on_receive(message)
+        if not self._quorate:
+            raise NotQuorate(reason="cluster not quorate - the tree is read-only")
+        assert self._cluster is not None
+        if isinstance(message, SetMtime) and message.mtime == 0:
+            csum = self._memdb.lock_checksum(message.path)
+            if csum is not None:  # an unlock request; the MTIME 0 below then fails with EACCES
+                unlock = UnlockMessage(csum=csum, path=message.path.strip("/"))
+                self._cluster.tell(
+                    Propose(subtype=DcdbMessageType.UNLOCK_REQUEST, message=unlock, reply=None)
+                )
+        reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+        subtype, payload = proposal
+        self._cluster.tell(Propose(subtype=subtype, message=payload, reply=reply))
+        return Deferred(reply)
 
     def _utimens(self, path: str, mtime: int, now: int) -> Applied:
         """Set the mtime; mtime 0 on an expired lock removes the lock (local unlock)."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from dcdb.apply import Delivered
 from memdb.records import EntryAttr, Row, StatFs, StoreChange, VmListSnapshot
-from wire.dcdb import UnlockMessage, UpdateRecord
+from wire.dcdb import FuseMessage, UnlockMessage, UpdateRecord
 
 if TYPE_CHECKING:
     import pykka
@@ -127,8 +127,8 @@ class GetStatFs(Request[StatFs]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MakeDir(Request[EntryAttr]):
-    """mkdir; answers the new directory's attributes."""
+class MakeDir(Request[EntryAttr | int]):
+    """mkdir; answers the new directory's attributes (in cluster mode the applied result, 0)."""
 
     path: str
 
@@ -141,8 +141,8 @@ class Remove(Request[int]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CreateFile(Request[EntryAttr]):
-    """Create an empty file (fails if the name exists); answers its attributes."""
+class CreateFile(Request[EntryAttr | int]):
+    """Create an empty file (fails if the name exists); answers its attributes (cluster mode: 0)."""
 
     path: str
 
@@ -186,6 +186,27 @@ class GetIndex(Request[bytes]):
 
 
 # ----- fs actor: the DCDB application side (asked by the cluster actor) -----------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachCluster(Request[None]):
+    """Cluster mode: send every change to ``cluster`` instead of applying it directly."""
+
+    cluster: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Propose:
+    """To the cluster actor: multicast this DCDB message in total order.
+
+    ``reply`` (a reply channel, like pykka's own envelope) gets the local result once the
+    message was delivered and applied here: a value, or the tree's error. None: fire and
+    forget (UNLOCK_REQUEST).
+    """
+
+    subtype: int
+    message: FuseMessage | UnlockMessage
+    reply: pykka.Future[Any] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,9 +15,6 @@ from memdb.paths import is_lockdir_path
 from memdb.tree import Applied, MemDb
 from wire.dcdb import DcdbMessageType, FuseMessage, UnlockMessage
 
-WRITE_TRUNCATE = 1
-"""flags of a WRITE that truncates (a FUSE truncate)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Delivered:

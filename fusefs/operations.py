@@ -240,8 +240,9 @@ class PveOperations(Operations):  # type: ignore[misc]
         log.debug("create %r", path)
         rel = self._memdb_path(path)
         attr = self._ask(self._fs, CreateFile(path=rel))
-        fi.fh = next(self._handles)
-        self._created[fi.fh] = (rel, attr)
+        if isinstance(attr, EntryAttr):  # local mode answers the attributes right away
+            fi.fh = next(self._handles)
+            self._created[fi.fh] = (rel, attr)
         return 0
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
