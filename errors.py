@@ -69,6 +69,10 @@ class CorruptDatabase(StorageError):
     """The database file loaded, but its rows break the tree's rules."""
 
 
+class ClusterBusy(PmxcfsError):
+    """A cluster change could not be sent or its delivery was aborted (the original: EBUSY)."""
+
+
 class StatusFileRefused(PmxcfsError):
     """A status file does not take this write or truncate."""
 

@@ -19,6 +19,7 @@ from actors.fdpoller import FdPoller, Ticker
 from actors.fs_actor import FsActor
 from actors.messages import (
     ActivateTree,
+    AttachCluster,
     CreateFile,
     LoadTree,
     Lookup,
@@ -89,13 +90,16 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     return Actors(db=db, status=status, fs=fs)
 
 
-def start_cluster_services(actors: Actors) -> Actors:
-    """Cluster mode: follow quorum, the corosync config and the status group's membership."""
+def start_cluster_services(actors: Actors, opts: Options) -> Actors:
+    """Cluster mode: follow quorum and the corosync config; replicate the tree over CPG."""
     poller = FdPoller()
     quorum = QuorumActor.start(
         poller, quorum_listeners=(actors.fs, actors.status), config_listeners=(actors.status,)
     )
-    cluster = ClusterActor.start(poller, membership_listeners=(actors.status,))
+    cluster = ClusterActor.start(
+        poller, fs=actors.fs, membership_listeners=(actors.status,), verify_period=opts.verify_period
+    )
+    ask(actors.fs, AttachCluster(cluster=cluster), timeout=STARTUP_TIMEOUT_S)
     ticker = Ticker()
     for ref in (quorum, cluster):
         ticker.add(ref)
@@ -189,7 +193,7 @@ def run(opts: Options) -> int:
     actors = start_actors(opts, nodename)
     try:
         if not load_tree(actors, opts, fresh_db=fresh_db):
-            actors = start_cluster_services(actors)
+            actors = start_cluster_services(actors, opts)
         serve(actors, opts, nodename, gid, daemon)
         log.info("teardown filesystem")
         set_restart_flag(opts.rundir, gid)

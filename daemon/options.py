@@ -23,6 +23,8 @@ class Options:
     pidfile: str
     lock_wait: float
     corosync_conf: str = "/etc/corosync/corosync.conf"
+    verify_period: float = 3600.0
+    """Seconds between the lowest node's checksum comparisons (shorter in tests)."""
 
 
 def default_nodename() -> str:
@@ -68,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pidfile", default="/run/pve-cluster.pid", help="pid file (default: %(default)s)")
     parser.add_argument(
+        "--verify-period",
+        type=float,
+        default=3600.0,
+        help="seconds between cluster-wide checksum comparisons (default: %(default)s)",
+    )
+    parser.add_argument(
         "--lock-wait",
         type=float,
         default=10.0,
@@ -91,6 +99,7 @@ def parse_args(argv: list[str]) -> Options:
         rundir=ns.rundir,
         nodename=ns.nodename,
         corosync_conf=ns.corosync_conf,
+        verify_period=ns.verify_period,
         pidfile=ns.pidfile,
         lock_wait=ns.lock_wait,
     )

@@ -319,9 +319,11 @@ def test_isolated_node_alone_turns_read_only(cluster3: CorosyncLab, tmp_path: Pa
     daemons = start_all(cluster3, tmp_path, (1, 2, 3))
     for pve in daemons:
         wait_writable(pve)
-        pve.path("sub").mkdir()
-        pve.path("a.cfg").write_bytes(b"a\n")
     d1, d2, d3 = daemons
+    d1.path("sub").mkdir()  # replicated: the other nodes get it in total order
+    d1.path("a.cfg").write_bytes(b"a\n")
+    for pve in (d2, d3):
+        wait_until(lambda pve=pve: pve.path("a.cfg").exists(), QUORATE_S, lambda: "a.cfg replicated")
 
     cluster3.isolate(3)
     wait_writable(d3, writable=False, timeout=DETECT_S)

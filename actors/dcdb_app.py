@@ -1,0 +1,171 @@
+"""The DCDB application of the DFSM (dcdb.c), run inside the cluster actor.
+
+Its callbacks ask the fs actor, which owns the tree: the index for STATE, the UPDATE records
+the leader sends, the atomic commit on an out-of-date node, the application of every
+delivered message, the verify checksum. The fs actor never asks the cluster actor back.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from actors.messages import (
+    ApplyDelivered,
+    BuildUpdates,
+    CheckUnlock,
+    CommitSync,
+    GetChecksum,
+    GetIndex,
+    Request,
+    ask,
+)
+from dcdb.apply import Delivered
+from dcdb.sync import choose_leader, parse_states, synced_members, update_inodes
+from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
+from errors import ErrorLatched, NotQuorate, PmxcfsError, WireFormatError
+from wire.dcdb import (
+    DcdbMessageType,
+    UnlockMessage,
+    UpdateRecord,
+    decode_payload,
+    decode_update,
+    encode_update,
+)
+
+log = logging.getLogger(__name__)
+
+FS_TIMEOUT_S = 60.0
+"""How long a callback waits for the fs actor (a commit of a large tree takes a while)."""
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+Outcome = tuple[bool, Any]
+"""(failed, value or exc_info) of one of this node's own messages."""
+
+
+class DcdbApp:
+    """DfsmApp for the config tree; ``outcomes`` keeps the results of this node's messages."""
+
+    def __init__(
+        self,
+        fs: pykka.ActorRef[Any],
+        me: Callable[[], Member],
+        send_unlock: Callable[[bytes], None],
+        is_lowest: Callable[[], bool],
+    ) -> None:
+        self._fs = fs
+        self._me = me
+        self._send_unlock = send_unlock
+        self._is_lowest = is_lowest
+        self._master: bytes | None = None
+        self._updates: list[UpdateRecord] = []
+        self.outcomes: dict[int, Outcome] = {}
+        """count -> outcome of this node's own messages, taken by the cluster actor."""
+
+    @property
+    def verifies(self) -> bool:
+        """DCDB takes part in VERIFY (hourly checksum comparison)."""
+        return True
+
+    def _ask(self, message: Request[Any]) -> Any:
+        try:
+            return ask(self._fs, message, timeout=FS_TIMEOUT_S)
+        except ErrorLatched as exc:
+            raise DfsmFatal(type(message).__name__, str(exc)) from exc
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            raise DfsmLeave(type(message).__name__, f"fs actor did not answer: {exc}") from exc
+
+    def get_state(self) -> bytes:
+        """STATE: this node's memdb index."""
+        index: bytes = self._ask(GetIndex())
+        return index
+
+    def process_state_update(self, states: Sequence[MemberState], me: Member) -> StateDecision:
+        """Pick the leader; the leader answers with the UPDATEs the others need (2.7, 2.8)."""
+        try:
+            members = parse_states((s.member.nodeid, s.member.pid, s.state) for s in states)
+        except WireFormatError as exc:
+            raise DfsmLeave("STATE", str(exc)) from exc
+        leader = choose_leader(members)
+        synced = frozenset(Member(nodeid, pid) for nodeid, pid in synced_members(members, leader))
+        log.info("leader is %d/%d; synced members: %s", leader.nodeid, leader.pid, sorted(synced))
+        self._master = leader.raw
+        if Member(leader.nodeid, leader.pid) != me:
+            return StateDecision(synced=synced)
+        inodes = update_inodes(leader.index, [m.index for m in members if m is not leader])
+        records: tuple[UpdateRecord, ...] = self._ask(BuildUpdates(inodes=tuple(inodes)))
+        return StateDecision(
+            synced=synced, updates=tuple(encode_update(r) for r in records), send_update_complete=True
+        )
+
+    def process_update(self, sender: Member, payload: bytes) -> None:
+        """Collect one UPDATE record from the leader."""
+        try:
+            self._updates.append(decode_update(payload))
+        except WireFormatError as exc:
+            raise DfsmLeave("UPDATE", str(exc)) from exc
+
+    def commit(self) -> None:
+        """UPDATE_COMPLETE on an out-of-date node: take the leader's tree atomically."""
+        if self._master is None:
+            raise DfsmLeave("UPDATE_COMPLETE", "no leader index to commit to")
+        self._ask(CommitSync(master_index=self._master, records=tuple(self._updates)))
+
+    def cleanup(self) -> None:
+        """Forget the sync round."""
+        self._master = None
+        self._updates = []
+
+    def checksum(self) -> bytes:
+        """VERIFY: the full tree checksum."""
+        csum: bytes = self._ask(GetChecksum())
+        return csum
+
+    def on_synced(self) -> None:
+        """Nothing to do (the original logs only)."""
+        log.info("dcdb synced")
+
+    def on_confchg(self, members: Sequence[Member]) -> None:
+        """DCDB has no confchg callback of its own."""
+
+    def deliver(self, sender: Member, subtype: int, payload: bytes, time: int, count: int) -> int:
+        """Apply one message in total order; this node's own outcome is kept for its sender."""
+        try:
+            message = decode_payload(subtype, payload)
+        except WireFormatError as exc:
+            raise DfsmLeave("NORMAL", str(exc)) from exc
+        if subtype == DcdbMessageType.UNLOCK_REQUEST:
+            assert isinstance(message, UnlockMessage)
+            self._answer_unlock_request(message, payload)
+            return 0
+        delivered = Delivered(subtype=subtype, message=message, sender=sender.nodeid, time=time)
+        try:
+            result = ask(self._fs, ApplyDelivered(delivered=delivered), timeout=FS_TIMEOUT_S)
+        except NotQuorate as exc:
+            raise DfsmLeave("NORMAL", "received write while not quorate - trigger resync") from exc
+        except ErrorLatched as exc:
+            raise DfsmFatal("NORMAL", str(exc)) from exc
+        except PmxcfsError:
+            self._keep(sender, count, (True, sys.exc_info()))
+            return 0
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            raise DfsmLeave("NORMAL", f"fs actor did not answer: {exc}") from exc
+        self._keep(sender, count, (False, result))
+        return int(result)
+
+    def _keep(self, sender: Member, count: int, outcome: Outcome) -> None:
+        if sender == self._me():
+            self.outcomes[count] = outcome
+
+    def _answer_unlock_request(self, message: UnlockMessage, payload: bytes) -> None:
+        """Only the lowest node checks the lock's age and, if expired, multicasts UNLOCK."""
+        if not self._is_lowest():
+            return
+        if self._ask(CheckUnlock(message=message)):
+            log.info("lock %s expired - sending unlock", message.path)
+            self._send_unlock(payload)
