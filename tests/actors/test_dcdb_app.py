@@ -1,0 +1,142 @@
+"""The DCDB application inside the cluster actor: deliveries, sync decisions, the unlock protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actors.db_actor import DbActor
+from actors.dcdb_app import DcdbApp
+from actors.fs_actor import FsActor
+from actors.messages import (
+    ActivateTree,
+    BuildUpdates,
+    CreateFile,
+    GetIndex,
+    LoadTree,
+    Lookup,
+    MakeDir,
+    OpenStore,
+    PrepareStore,
+)
+from dfsm import DfsmLeave, Member, MemberState
+from errors import AlreadyExists
+from memdb.checksum import entry_checksum
+from memdb.entry import Entry
+from memdb.locks import LOCK_TIMEOUT
+from tests.actors.conftest import q
+from wire.dcdb import DcdbMessageType, FuseMessage, UnlockMessage, decode_update, encode_fuse, encode_unlock
+
+ME = Member(1, 100)
+OTHER = Member(2, 200)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fs(tmp_path: Path, clock: Clock):
+    db = DbActor.start(str(tmp_path / "config.db"))
+    fs = FsActor.start(db, None, quorate=True, clock=clock)
+    q(fs, LoadTree(rows=q(db, OpenStore())))
+    q(db, PrepareStore())
+    q(fs, ActivateTree())
+    return fs
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.unlocks: list[bytes] = []
+
+    def __call__(self, payload: bytes) -> None:
+        self.unlocks.append(payload)
+
+
+def app(fs, *, lowest: bool = True, sent: Sent | None = None) -> DcdbApp:
+    return DcdbApp(fs, me=lambda: ME, send_unlock=sent or Sent(), is_lowest=lambda: lowest)
+
+
+def test_own_results_are_kept_for_the_waiting_writer(fs) -> None:
+    dcdb = app(fs)
+    payload = encode_fuse(FuseMessage(path="f"))
+    assert dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1234, 7) == 0
+    assert dcdb.outcomes.pop(7) == (False, 0)
+    assert dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1235, 8) == 0
+    failed, info = dcdb.outcomes.pop(8)
+    assert failed
+    assert isinstance(info[1], AlreadyExists)
+    dcdb.deliver(OTHER, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1236, 3)
+    assert 3 not in dcdb.outcomes  # only this node's own messages have a waiter
+    assert q(fs, Lookup(path="d")).attr.writer == OTHER.nodeid
+
+
+def test_a_malformed_message_makes_the_node_leave(fs) -> None:
+    with pytest.raises(DfsmLeave):
+        app(fs).deliver(OTHER, DcdbMessageType.WRITE, b"\x01\x02", 1, 1)
+
+
+def test_leader_sends_what_the_other_lacks(fs, tmp_path: Path) -> None:
+    q(fs, CreateFile(path="a"))
+    mine = q(fs, GetIndex())
+    other_db = DbActor.start(str(tmp_path / "other.db"))
+    other = FsActor.start(other_db, None, quorate=True)
+    q(other, LoadTree(rows=q(other_db, OpenStore())))
+    q(other_db, PrepareStore())
+    q(other, ActivateTree())
+    theirs = q(other, GetIndex())
+    decision = app(fs).process_state_update(
+        [MemberState(member=ME, state=mine), MemberState(member=OTHER, state=theirs)], ME
+    )
+    assert decision.synced == frozenset({ME})
+    assert decision.send_update_complete
+    assert {decode_update(u).inode for u in decision.updates} >= {q(fs, Lookup(path="a")).attr.inode}
+
+
+def test_the_lowest_node_answers_an_expired_unlock_request(fs, clock: Clock) -> None:
+    q(fs, MakeDir(path="priv"))
+    q(fs, MakeDir(path="priv/lock"))
+    q(fs, MakeDir(path="priv/lock/job"))
+    sent = Sent()
+    dcdb = app(fs, sent=sent)
+    csum = _lock_csum(fs)
+    request = encode_unlock(UnlockMessage(csum=csum, path="priv/lock/job"))
+    dcdb.deliver(OTHER, DcdbMessageType.UNLOCK_REQUEST, request, 1, 1)
+    assert sent.unlocks == []  # not expired yet
+    clock.now += LOCK_TIMEOUT + 1
+    dcdb.deliver(OTHER, DcdbMessageType.UNLOCK_REQUEST, request, 2, 2)
+    assert sent.unlocks == [request]
+    # UNLOCK, delivered everywhere, removes the lock as its sender
+    dcdb.deliver(ME, DcdbMessageType.UNLOCK, request, 3, 3)
+    assert q(fs, Lookup(path="priv/lock/job")).attr is None
+
+
+def test_only_the_lowest_node_answers(fs, clock: Clock) -> None:
+    q(fs, MakeDir(path="priv"))
+    q(fs, MakeDir(path="priv/lock"))
+    q(fs, MakeDir(path="priv/lock/job"))
+    sent = Sent()
+    clock.now += LOCK_TIMEOUT + 1
+    request = encode_unlock(UnlockMessage(csum=_lock_csum(fs), path="priv/lock/job"))
+    app(fs, lowest=False, sent=sent).deliver(OTHER, DcdbMessageType.UNLOCK_REQUEST, request, 1, 1)
+    assert sent.unlocks == []
+
+
+def _lock_csum(fs) -> bytes:
+    """The lock's tree-entry checksum, from the exact fields the fs actor reports."""
+    inode = q(fs, Lookup(path="priv/lock/job")).attr.inode
+    (record,) = q(fs, BuildUpdates(inodes=(inode,)))
+    entry = Entry(
+        record.inode, record.parent, record.version, record.writer, record.mtime, record.type, record.name
+    )
+    return entry_checksum(entry)
