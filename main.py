@@ -93,11 +93,12 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
 def start_cluster_services(actors: Actors, opts: Options) -> Actors:
     """Cluster mode: follow quorum and the corosync config; replicate the tree over CPG."""
     poller = FdPoller()
-    quorum = QuorumActor.start(
-        poller, quorum_listeners=(actors.fs, actors.status), config_listeners=(actors.status,)
-    )
     cluster = ClusterActor.start(
         poller, fs=actors.fs, membership_listeners=(actors.status,), verify_period=opts.verify_period
+    )
+    # fs first: it must know about quorum before the cluster actor joins the dcdb group
+    quorum = QuorumActor.start(
+        poller, quorum_listeners=(actors.fs, actors.status, cluster), config_listeners=(actors.status,)
     )
     ask(actors.fs, AttachCluster(cluster=cluster), timeout=STARTUP_TIMEOUT_S)
     ticker = Ticker()

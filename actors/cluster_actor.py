@@ -20,7 +20,15 @@ import pykka
 from actors.corosync_service import RETRY_SPACING_S, Service
 from actors.dcdb_app import DcdbApp
 from actors.fdpoller import FdPoller
-from actors.messages import FdReadable, GetServiceStates, MembershipChanged, Propose, ServiceState, Tick
+from actors.messages import (
+    FdReadable,
+    GetServiceStates,
+    MembershipChanged,
+    Propose,
+    QuorumChanged,
+    ServiceState,
+    Tick,
+)
 from bindings.libcpg import CpgAddress, CpgHandle
 from dfsm import Action, Dfsm, Leave, LocalResult, Member, ModeChanged, Multicast
 from errors import ClusterBusy, CsError, CsTryAgain, NotPermitted
@@ -65,7 +73,8 @@ def _error(exc: BaseException) -> Any:
 class ClusterActor(pykka.ThreadingActor):
     """Replicates the tree over pve_dcdb_v1 and reports who is online.
 
-    Accepts: Propose (from the fs actor), Tick, FdReadable (poller, ticker); GetServiceStates.
+    Accepts: Propose (from the fs actor), QuorumChanged, Tick, FdReadable (poller, ticker);
+    GetServiceStates.
     """
 
     def __init__(
@@ -95,6 +104,9 @@ class ClusterActor(pykka.ThreadingActor):
         self._waiters: dict[int, pykka.Future[Any]] = {}
         self._leave_asked = False
         self._last_verify = clock()
+        self._ever_quorate = False
+        """The dcdb group is joined only once quorum was reported: a delivery that reaches the
+        fs actor before it knows about quorum would make this node leave right away."""
 
     def _services(self) -> tuple[Service, ...]:
         return (self._status, self._dcdb) if self._fs is not None else (self._status,)
@@ -119,6 +131,11 @@ class ClusterActor(pykka.ThreadingActor):
             case Propose():
                 self._propose(message)
                 return None
+            case QuorumChanged(quorate=quorate):
+                if quorate and not self._ever_quorate:
+                    self._ever_quorate = True
+                    self._start_due()
+                return None
             case Tick():
                 self._start_due()
                 self._verify_due()
@@ -131,10 +148,15 @@ class ClusterActor(pykka.ThreadingActor):
     def _start_due(self) -> None:
         now = self._clock()
         for service in self._services():
-            if service is self._dcdb and self._dfsm is not None and not self._dfsm.restartable:
+            if service is self._dcdb and not self._dcdb_may_start():
                 continue
             if service.due(now, self._spacing):
                 service.start(now, self._poller, self.actor_ref)
+
+    def _dcdb_may_start(self) -> bool:
+        if not self._ever_quorate:
+            return False
+        return self._dfsm is None or self._dfsm.restartable
 
     # ----- status group: who is online --------------------------------------------
 

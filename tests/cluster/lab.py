@@ -657,3 +657,100 @@ def _parse_member_ids(text: str) -> list[int]:
         elif in_table and fields and fields[0].isdigit():
             ids.append(int(fields[0]))
     return ids
+
+
+# ----- replicas: a node's tree and memdb index, read from its database ------------------------
+
+
+def read_memdb(db: Path) -> Any:
+    """Node ``db``'s tree (a memdb.tree.MemDb) built from its config.db, opened read-only.
+
+    The daemon may keep writing (WAL mode): each read sees one committed state.
+    """
+    import sqlite3
+
+    from memdb.loader import load_memdb, normalise_row
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT inode, parent, version, writer, mtime, type, name, data FROM tree"
+        ).fetchall()
+    finally:
+        con.close()
+    return load_memdb(normalise_row(*row) for row in rows)
+
+
+def read_index(db: Path) -> bytes:
+    """The memdb index (memdb_encode_index) of node ``db``; its SHA-256 is what the nodes compare."""
+    index: bytes = read_memdb(db).encode_index()
+    return index
+
+
+def describe_index(index: bytes | None) -> str:
+    """``v<version> n<entries> <sha256 prefix>`` for messages."""
+    if index is None:
+        return "unreadable"
+    import hashlib
+
+    from memdb.checksum import INDEX_HEADER
+
+    version, _last, _writer, _mtime, count, _total = INDEX_HEADER.unpack_from(index)
+    return f"v{version} n{count} {hashlib.sha256(index).hexdigest()[:12]}"
+
+
+def try_read_index(db: Path) -> bytes | None:
+    """read_index, or None while the database can't be read (not created yet, locked, mid-sync)."""
+    import sqlite3
+
+    from errors import PmxcfsError
+
+    try:
+        return read_index(db)
+    except (sqlite3.Error, PmxcfsError, OSError):
+        return None
+
+
+def wait_same_index(dbs: Sequence[Path], timeout: float = 30.0) -> bytes:
+    """Poll until every database holds the same memdb index; returns it.
+
+    Raises :class:`LabError` naming each node's version, entry count and checksum on timeout.
+    """
+    last: list[bytes | None] = []
+
+    def check() -> bytes | None:
+        last[:] = [try_read_index(db) for db in dbs]
+        first = last[0]
+        return first if first is not None and all(index == first for index in last) else None
+
+    def what() -> str:
+        pairs = zip(dbs, last, strict=False)
+        return "indexes differ: " + ", ".join(f"{db}: {describe_index(ix)}" for db, ix in pairs)
+
+    return poll_until(check, timeout, what)
+
+
+# ----- partitions with more than one node on the minority side --------------------------------
+
+
+def split_off(lab: CorosyncLab, nodes: Iterable[int]) -> None:
+    """Move these nodes' switch ports to a second bridge: they reach each other but no one else.
+
+    :meth:`CorosyncLab.isolate` cuts a single node off; this makes a minority of several nodes
+    that still form a membership of their own. Undo with :func:`join_back`.
+    """
+    sw = lab.switch_netns
+    exists = subprocess.run(["ip", "-n", sw, "link", "show", "br1"], capture_output=True, check=False)
+    if exists.returncode != 0:
+        lab._ip("-n", sw, "link", "add", "br1", "type", "bridge")
+        lab._ip("-n", sw, "link", "set", "br1", "up")
+    for i in nodes:
+        lab._node(i)
+        lab._ip("-n", sw, "link", "set", f"p{i}", "master", "br1")
+
+
+def join_back(lab: CorosyncLab, nodes: Iterable[int]) -> None:
+    """Put these nodes' ports back on the main bridge (after :func:`split_off`)."""
+    for i in nodes:
+        lab._node(i)
+        lab._ip("-n", lab.switch_netns, "link", "set", f"p{i}", "master", "br0")
