@@ -9,19 +9,19 @@ are awaited with a deadline poll.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from tests.cluster.helpers import fresh_mode, wait_until, write_errno
 from tests.cluster.lab import CorosyncLab, NodeDaemon
 from tests.integration.daemon import Daemon, is_mounted, require_fuse
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-POLL_S = 0.05
 DETECT_S = 5.0
 """A lost quorum shows within ~1.2 s with token 500 ms; allow for a loaded 2-core box."""
 QUORATE_S = 10.0
@@ -45,37 +44,6 @@ LINKS = ("local", "qemu-server", "openvz", "lxc")
 
 
 # ----- helpers -----------------------------------------------------------------------------
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: Callable[[], str]) -> T:
-    """Poll ``check`` until it returns a true value (only where no event exists to wait on)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s: {what()}")
-        time.sleep(POLL_S)  # deadline poll: the daemon offers nothing to wait on
-
-
-_AT_FDCWD = -100
-_AT_SYMLINK_NOFOLLOW = 0x100
-_AT_STATX_FORCE_SYNC = 0x2000
-_STATX_BASIC_STATS = 0x7FF
-_STX_MODE_OFFSET = 28
-"""struct statx: u32 mask, u32 blksize, u64 attributes, u32 nlink, u32 uid, u32 gid, u16 mode."""
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def fresh_mode(path: Path) -> int:
-    """lstat's st_mode straight from the daemon (statx with AT_STATX_FORCE_SYNC, no attr cache)."""
-    buf = ctypes.create_string_buffer(256)
-    flags = _AT_SYMLINK_NOFOLLOW | _AT_STATX_FORCE_SYNC
-    if _libc.statx(_AT_FDCWD, os.fsencode(path), flags, _STATX_BASIC_STATS, buf) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), str(path))
-    return int.from_bytes(buf.raw[_STX_MODE_OFFSET : _STX_MODE_OFFSET + 2], "little")
 
 
 def members(pve: Daemon) -> dict[str, Any]:
@@ -104,15 +72,6 @@ def expected_members(
         "cluster": {"name": lab.cluster_name, "version": 1, "nodes": nodes, "quorate": int(quorate)},
         "nodelist": {f"node{i}": {"id": i, "online": int(i in online)} for i in range(1, nodes + 1)},
     }
-
-
-def write_errno(path: Path, data: bytes = b"probe\n") -> int | None:
-    """Write a file through the mount; None on success, else the errno."""
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        return exc.errno
-    return None
 
 
 def wait_writable(pve: Daemon, writable: bool = True, timeout: float = QUORATE_S) -> float:

@@ -11,7 +11,6 @@ AT_STATX_FORCE_SYNC.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.cluster.helpers import fresh_stat, wait_until, write_errno
 from tests.cluster.lab import (
     CorosyncLab,
     NodeDaemon,
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-POLL_S = 0.05
 CONVERGE_S = 30.0
 """Deadline for replicas to agree after the last change (normally well under a second)."""
 SYNC_S = 60.0
@@ -54,47 +53,6 @@ QUORATE_S = 10.0
 
 
 # ----- helpers -----------------------------------------------------------------------------
-
-
-def wait_until(check: Callable[[], T], timeout: float, what: Callable[[], str]) -> T:
-    """Poll ``check`` until it returns a true value (only where no event exists to wait on)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s: {what()}")
-        time.sleep(POLL_S)  # deadline poll: the daemon offers nothing to wait on
-
-
-_AT_FDCWD = -100
-_AT_SYMLINK_NOFOLLOW = 0x100
-_AT_STATX_FORCE_SYNC = 0x2000
-_STATX_BASIC_STATS = 0x7FF
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-@dataclass(frozen=True)
-class Stat:
-    mode: int
-    size: int
-    mtime: int
-
-
-def fresh_stat(path: Path) -> Stat:
-    """lstat straight from the daemon (statx with AT_STATX_FORCE_SYNC: no attribute cache)."""
-    buf = ctypes.create_string_buffer(256)
-    flags = _AT_SYMLINK_NOFOLLOW | _AT_STATX_FORCE_SYNC
-    if _libc.statx(_AT_FDCWD, os.fsencode(path), flags, _STATX_BASIC_STATS, buf) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), str(path))
-    raw = buf.raw  # struct statx: mode u16 at 28, size u64 at 40, stx_mtime.tv_sec s64 at 112
-    return Stat(
-        mode=int.from_bytes(raw[28:30], "little"),
-        size=int.from_bytes(raw[40:48], "little"),
-        mtime=int.from_bytes(raw[112:120], "little", signed=True),
-    )
 
 
 def start_nodes(
@@ -131,14 +89,6 @@ def start_daemon(lab: CorosyncLab, tmp_path: Path, i: int, extra: Sequence[str] 
     """Node i's daemon (again) on tmp_path/pmxcfs<i>; returns once mounted, without writing."""
     args = ["--corosync-conf", str(lab.corosync_conf_path(i)), *extra]
     return lab.start_pmxcfs(i, tmp_path / f"pmxcfs{i}", args, local=False)
-
-
-def write_errno(path: Path, data: bytes = b"probe\n") -> int | None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        return exc.errno
-    return None
 
 
 def wait_writable(pve: NodeDaemon, writable: bool = True, timeout: float = QUORATE_S) -> None:
