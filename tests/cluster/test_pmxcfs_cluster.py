@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 DETECT_S = 5.0
 """A lost quorum shows within ~1.2 s with token 500 ms; allow for a loaded 2-core box."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -41,7 +41,6 @@ pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 CONVERGE_S = 30.0
 """Deadline for replicas to agree after the last change (normally well under a second)."""
