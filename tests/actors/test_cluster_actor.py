@@ -18,6 +18,7 @@ from actors.messages import FdReadable, GetServiceStates, MembershipChanged, Ser
 from bindings.libcpg import CpgAddress, CpgReason
 from errors import CsError, CsLibraryError, CsTryAgain
 from tests.actors.conftest import Recorder, q
+from tests.fakes.clock import Clock
 
 WAIT_S = 5.0
 
@@ -145,14 +146,6 @@ class FakePoller:
 
     def forget(self, fd: int) -> None:
         self.calls.append(("forget", fd))
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -26,18 +26,11 @@ from memdb.checksum import entry_checksum
 from memdb.entry import Entry
 from memdb.locks import LOCK_TIMEOUT
 from tests.actors.conftest import q
+from tests.fakes.clock import Clock
 from wire.dcdb import DcdbMessageType, FuseMessage, UnlockMessage, decode_update, encode_fuse, encode_unlock
 
 ME = Member(1, 100)
 OTHER = Member(2, 200)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -40,14 +40,7 @@ from errors import (
 )
 from memdb.records import DT_DIR, DT_REG, VmListSnapshot
 from tests.actors.conftest import NOW, Recorder, raw_rows
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes.clock import Clock
 
 
 def _attr(fs: FsActor, path: str):
@@ -300,7 +293,7 @@ def test_not_quorate_is_an_access_denied() -> None:
 
 
 def test_unlock_request_removes_only_an_expired_lock(db_ref: pykka.ActorRef, db_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(5000.0)
     fs = FsActor(db_ref, None, quorate=True, clock=clock, wallclock=lambda: float(NOW))
     fs.on_receive(LoadTree(rows=()))
     fs.on_receive(ActivateTree())

@@ -36,6 +36,7 @@ from bindings.libcmap import (
 from bindings.libquorum import QUORUM_FREE, QUORUM_SET
 from errors import CsError, CsLibraryError, CsNotExist, CsTryAgain
 from tests.actors.conftest import Recorder, q
+from tests.fakes.clock import Clock
 
 WAIT_S = 5.0
 
@@ -237,14 +238,6 @@ class FakePoller:
             else:
                 state.discard(fd)
         return state
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

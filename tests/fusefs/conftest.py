@@ -25,25 +25,12 @@ from actors.status_actor import StatusActor
 from daemon.options import Options
 from fusefs.operations import PveOperations
 from memdb.loader import load_memdb, normalise_row
+from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
 from tests.vectors import VECTORS
 
 WWW_GID = grp.getgrnam("www-data").gr_gid
 NODENAME = "node1"
 TIMEOUT = 10.0
-PLUGIN_NAMES = (
-    ".version",
-    ".members",
-    ".vmlist",
-    ".rrd",
-    ".clusterlog",
-    ".debug",
-    "local",
-    "qemu-server",
-    "openvz",
-    "lxc",
-)
-STATUS_NAMES = PLUGIN_NAMES[:6]
-LINK_NAMES = PLUGIN_NAMES[6:]
 
 
 class FileInfo:

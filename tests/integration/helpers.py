@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
 from tests.integration.daemon import Daemon
 from tests.vectors import VECTORS
 
@@ -29,20 +30,6 @@ T = TypeVar("T")
 
 """Golden data from a real C pmxcfs; read only, copy before use."""
 
-PLUGIN_NAMES = (
-    ".version",
-    ".members",
-    ".vmlist",
-    ".rrd",
-    ".clusterlog",
-    ".debug",
-    "local",
-    "qemu-server",
-    "openvz",
-    "lxc",
-)
-STATUS_NAMES = PLUGIN_NAMES[:6]
-LINK_NAMES = PLUGIN_NAMES[6:]
 
 WWW_DATA = 33
 NOBODY = 65534
