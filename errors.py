@@ -73,6 +73,10 @@ class ClusterBusy(PmxcfsError):
     """A cluster change could not be sent or its delivery was aborted (the original: EBUSY)."""
 
 
+class BadStatusValue(PmxcfsError):
+    """An ``rrd/`` or ``nodeip`` status value that is not NUL-terminated or too long (C: ENOMEM)."""
+
+
 class StatusFileRefused(PmxcfsError):
     """A status file does not take this write or truncate."""
 

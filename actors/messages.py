@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from dcdb.apply import Delivered
 from memdb.records import EntryAttr, Row, StatFs, StoreChange, VmListSnapshot
 from wire.dcdb import FuseMessage, UnlockMessage, UpdateRecord
+from wire.kvstore import ClogEntry
 
 if TYPE_CHECKING:
     import pykka
@@ -315,6 +316,125 @@ class TruncateStatusFile(Request[None]):
     name: str
 
 
+# ----- status actor: kv store, cluster log, RRD (IPC and the kvstore group) -------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetStatusText(Request[bytes]):
+    """A fresh text of ``.version``, ``.members`` or ``.vmlist`` (IPC GET_FS_VERSION, ...)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetStatus(Request[None]):
+    """cfs_status_set (IPC SET_STATUS): ``rrd/<key>``, ``nodeip`` or a kv key of this node.
+
+    An empty value deletes a kv key. In cluster mode the update is also broadcast, even when
+    the local store refused it (as the original does).
+
+    Raises:
+        FileTooLarge: the value is over 32 KiB.
+        BadStatusValue: an ``rrd/`` or ``nodeip`` value that is not NUL-terminated or too long.
+    """
+
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetStatus(Request[bytes]):
+    """The raw kv value ``key`` of ``nodename`` (empty: this node); NotFound if missing."""
+
+    key: str
+    nodename: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogClusterMessage(Request[None]):
+    """Add a cluster log entry made on this node (IPC LOG_CLUSTER_MSG) and broadcast it.
+
+    ``msg`` is the raw message (sanitised here); a priority above 7 drops the entry silently.
+    """
+
+    priority: int
+    ident: str
+    tag: str
+    msg: bytes
+    pid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetClusterLog(Request[str]):
+    """The cluster log as JSON, newest first (IPC GET_CLUSTER_LOG; 0 entries means 50)."""
+
+    max_entries: int = 0
+    user: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetRrdDump(Request[bytes]):
+    """The ``.rrd`` text as IPC GET_RRD_DUMP answers it: NUL-terminated when freshly made."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttachKvstore(Request[None]):
+    """Cluster mode: local status updates and log entries are broadcast through ``cluster``."""
+
+    cluster: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BroadcastKv:
+    """Event to the cluster actor: send UPDATE(key, value) on the kvstore group."""
+
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BroadcastLog:
+    """Event to the cluster actor: send this log entry as LOG on the kvstore group."""
+
+    entry: ClogEntry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetClogState(Request[bytes]):
+    """This node's kvstore STATE: its cluster log, sorted, in a fresh 131072-byte ring."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MergeClogStates(Request[None]):
+    """Merge the members' logs (member order; None stands for this node's live log).
+
+    Afterwards the status actor re-broadcasts its kv entries.
+    """
+
+    states: tuple[bytes | None, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KvDelivered:
+    """Event: node ``nodeid`` set ``key`` to ``value`` (an UPDATE from another node)."""
+
+    nodeid: int
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogDelivered:
+    """Event: another node broadcast this log entry."""
+
+    entry: ClogEntry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KvstoreSynced:
+    """Event: the kvstore group finished syncing; publish this node's IP (``nodeip``)."""
+
+
 # ----- corosync services (quorum actor, cluster actor) ----------------------------
 
 
@@ -338,6 +458,8 @@ class ClusterNode:
     nodeid: int
     name: str
     votes: int = 1
+    address: str = ""
+    """``ring0_addr``; the fallback for the node's IP when its name does not resolve."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import pykka
 from errors import (
     AccessDenied,
     AlreadyExists,
+    BadStatusValue,
     ClusterBusy,
     DirectoryNotEmpty,
     ErrorLatched,
@@ -34,6 +35,7 @@ ERRNO_FOR: dict[type[BaseException], int] = {
     InvalidArgument: errno.EINVAL,
     ErrorLatched: errno.EIO,
     StorageError: errno.EIO,
+    BadStatusValue: errno.ENOMEM,  # the original's status store answers ENOMEM to such values
     StatusFileRefused: errno.EIO,  # the original's status files answer EIO to writes
     ClusterBusy: errno.EBUSY,  # not sent, or the wait for its delivery was aborted
     pykka.Timeout: errno.EIO,  # the owning actor did not answer in time
