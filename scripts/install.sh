@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(fuse libfuse2 python3 python3-venv)
+# librrd-dev, pkg-config, gcc and python3-dev build the rrdtool binding (RRD files, as the original)
+packages=(fuse libfuse2 python3 python3-venv python3-dev gcc pkg-config librrd-dev)
 if [ "${1:-}" = "--dev" ]; then
   # the tests also run real corosync clusters in network namespaces and read databases with sqlite3
-  packages+=(corosync iproute2 util-linux sqlite3)
+  # and an rrdcached of their own for the RRD path through the cache daemon
+  packages+=(corosync iproute2 util-linux sqlite3 rrdcached)
 fi
 missing=()
 for p in "${packages[@]}"; do
