@@ -46,7 +46,7 @@ def read_cluster_config(cmap: CmapHandle) -> ClusterConfig:
         local = cmap.get_uint32("runtime.votequorum.this_node_id")
     except CsNotExist:
         local = 0
-    nodes = tuple(ClusterNode(n.nodeid, n.name, n.quorum_votes) for n in cmap.nodelist())
+    nodes = tuple(ClusterNode(n.nodeid, n.name, n.quorum_votes, n.ring0_addr) for n in cmap.nodelist())
     return ClusterConfig(name=name, config_version=version, nodes=nodes, local_nodeid=local)
 
 

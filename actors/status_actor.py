@@ -1,8 +1,13 @@
-"""StatusActor: owns the status files (.version .members .vmlist .clusterlog .rrd .debug).
+"""StatusActor: owns the cluster status (status.c, logger.c) and the status files.
 
-It keeps the state they are made of (tracked-file counters, the vmlist snapshot, the
-cluster log, the debug flag) and one content snapshot per file, regenerated on getattr as
-the original does, so that reads after a stat see one consistent text.
+It keeps the tracked-file counters, the vmlist snapshot, the cluster configuration and who is
+online, the per-node kv tables, node IPs and RRD data, the cluster log and the debug flag; it
+renders .version, .members, .vmlist, .clusterlog, .rrd and .debug from them, one content
+snapshot per file regenerated on getattr as the original does.
+
+In cluster mode it is the kvstore group's application state: the cluster actor hands it
+delivered UPDATE and LOG messages and the members' STATE rings, and it tells the cluster actor
+what to broadcast (its own updates and log entries, its kv entries after each sync, its IP).
 """
 
 from __future__ import annotations
@@ -11,27 +16,44 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pykka
 
 from actors.messages import (
+    AttachKvstore,
+    BroadcastKv,
+    BroadcastLog,
     ClusterConfig,
     ClusterConfigChanged,
+    GetClogState,
+    GetClusterLog,
+    GetRrdDump,
+    GetStatus,
+    GetStatusText,
+    KvDelivered,
+    KvstoreSynced,
+    LogClusterMessage,
+    LogDelivered,
     MembershipChanged,
+    MergeClogStates,
     QuorumChanged,
     ReadStatusFile,
     RenderStatusFile,
+    SetStatus,
     TreeChanged,
     TreeReloaded,
     TruncateStatusFile,
     VmListChanged,
     WriteStatusFile,
 )
-from errors import NotFound, StatusFileRefused
+from errors import BadStatusValue, NotFound, StatusFileRefused, WireFormatError
 from memdb.records import VmListSnapshot
-from status.clusterlog import ClusterLog, LogEntry, to_ascii
-from status.render import render_members, render_rrd, render_version, render_vmlist
+from status.clusterlog import DEFAULT_DUMP_MAX, MAX_PRIORITY, ClusterLog, new_entry, to_ascii
+from status.kvtables import NODEIP_KEY, IpSet, RrdUpdate, SetOutcome, StatusTables, check_local_size
+from status.render import render_members, render_version, render_vmlist
 from status.tracked import TRACKED_FILES
+from wire.kvstore import ClogEntry, decode_clog
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +62,18 @@ STATUS_FILES = (".version", ".members", ".vmlist", ".rrd", ".clusterlog", ".debu
 
 LOG_PRIORITY_INFO = 6
 
+RrdSink = Callable[[str, bytes], object]
+"""Writes one RRD update (key without ``rrd/``, the value as received) to its RRD file."""
+
 
 class StatusActor(pykka.ThreadingActor):
     """Owns the status state and renders the status files.
 
-    Accepts: TreeChanged, TreeReloaded, VmListChanged, ClusterConfigChanged,
-    MembershipChanged, QuorumChanged (events); RenderStatusFile,
-    ReadStatusFile, WriteStatusFile, TruncateStatusFile (asked by the FUSE layer).
+    Accepts events TreeChanged, TreeReloaded, VmListChanged, ClusterConfigChanged,
+    MembershipChanged, QuorumChanged, KvDelivered, LogDelivered, KvstoreSynced; requests from
+    the FUSE layer (RenderStatusFile, ReadStatusFile, WriteStatusFile, TruncateStatusFile), the
+    IPC server (GetStatusText, SetStatus, GetStatus, LogClusterMessage, GetClusterLog,
+    GetRrdDump) and the cluster actor (AttachKvstore, GetClogState, MergeClogStates).
     """
 
     def __init__(
@@ -55,26 +82,39 @@ class StatusActor(pykka.ThreadingActor):
         *,
         debug: bool = False,
         set_debug: Callable[[bool], None] | None = None,
+        node_ip: str | None = None,
+        rrd: RrdSink | None = None,
         wallclock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self._nodename = nodename
         self._debug = debug
         self._set_debug = set_debug
+        self._node_ip = node_ip
+        self._rrd = rrd
         self._wallclock = wallclock
         self._starttime = int(wallclock())
         self._clinfo = 0
         self._counters = dict.fromkeys(TRACKED_FILES, 0)
         self._vmlist = VmListSnapshot(version=0, vms=())
-        self._kv: dict[str, int] = {}
-        self._rrd: dict[str, str] = {}
+        self._tables = StatusTables(nodename)
         self._log = ClusterLog()
         self._log_uid = 0
         self._snapshots: dict[str, bytes] = {}
         self._cluster: ClusterConfig | None = None
         self._quorate = False
         self._online: frozenset[int] = frozenset()
-        self._log_local(ident="root", tag="cluster", pid=os.getpid(), msg=b"starting cluster log")
+        self._kvstore: pykka.ActorRef[Any] | None = None
+        self._synced_unattached = False
+        self._log_local(
+            LogClusterMessage(
+                priority=LOG_PRIORITY_INFO,
+                ident="root",
+                tag="cluster",
+                msg=b"starting cluster log",
+                pid=os.getpid(),
+            )
+        )
 
     def on_receive(self, message: object) -> object:
         """Dispatch one message."""
@@ -102,6 +142,11 @@ class StatusActor(pykka.ThreadingActor):
             case QuorumChanged(quorate=quorate):
                 self._quorate = quorate
                 return None
+            case _:
+                return self._on_request(message)
+
+    def _on_request(self, message: object) -> object:
+        match message:
             case RenderStatusFile(name=name):
                 return self._render(name)
             case ReadStatusFile(name=name, size=size, offset=offset):
@@ -112,22 +157,144 @@ class StatusActor(pykka.ThreadingActor):
                 if name != ".debug":
                     raise StatusFileRefused(name, "status files can't be truncated")
                 return None
+            case GetStatusText(name=name):
+                if name not in (".version", ".members", ".vmlist"):
+                    raise NotFound(name, "no such status text")
+                return self._generate(name).encode("utf-8", "surrogateescape")
+            case SetStatus(key=key, value=value):
+                self._set_local(key, value)
+                return None
+            case GetStatus(key=key, nodename=nodename):
+                return self._tables.get(nodename or self._nodename, key)
+            case LogClusterMessage():
+                self._log_local(message)
+                return None
+            case GetClusterLog(max_entries=max_entries, user=user):
+                return self._log.dump_json(max_entries or DEFAULT_DUMP_MAX, user)
+            case GetRrdDump():
+                text, fresh = self._tables.rrd_dump(self._wallclock())
+                return text.encode("utf-8", "surrogateescape") + (b"\0" if fresh else b"")
+            case _:
+                return self._on_kvstore(message)
+
+    def _on_kvstore(self, message: object) -> object:
+        match message:
+            case AttachKvstore(cluster=cluster, node_ip=node_ip):
+                self._kvstore = cluster
+                self._node_ip = node_ip or self._node_ip
+                if self._synced_unattached:
+                    self._synced_unattached = False
+                    self._announce_ip()
+                return None
+            case GetClogState():
+                return self._log.state()
+            case MergeClogStates(states=states):
+                self._merge(states)
+                return None
+            case KvDelivered(nodeid=nodeid, key=key, value=value):
+                self._set_remote(nodeid, key, value)
+                return None
+            case LogDelivered(entry=entry):
+                if not self._log.insert(entry):
+                    log.debug("ignore insert of duplicate cluster log (%s uid %d)", entry.node, entry.uid)
+                return None
+            case KvstoreSynced():
+                if self._kvstore is None:
+                    self._synced_unattached = True  # announced once the cluster actor is attached
+                else:
+                    self._announce_ip()
+                return None
             case _:
                 return super().on_receive(message)
 
-    def _log_local(self, *, ident: str, tag: str, pid: int, msg: bytes) -> None:
+    # ----- kv, nodeip and rrd updates ---------------------------------------------------
+
+    def _set_local(self, key: str, value: bytes) -> None:
+        """cfs_status_set: store, then broadcast (even when storing failed, as the original)."""
+        check_local_size(key, value)
+        try:
+            self._apply(self._tables.set(self._nodename, key, value, self._wallclock()))
+        finally:
+            if self._kvstore is not None:
+                self._kvstore.tell(BroadcastKv(key=key, value=value))
+
+    def _set_remote(self, nodeid: int, key: str, value: bytes) -> None:
+        """cfs_kvstore_node_set: only nodes of the corosync nodelist are listened to."""
+        names = {node.nodeid: node.name for node in self._cluster.nodes} if self._cluster else {}
+        node = names.get(nodeid)
+        if node is None:
+            log.debug("ignore status update %r from node %d: not in the nodelist", key, nodeid)
+            return
+        try:
+            self._apply(self._tables.set(node, key, value, self._wallclock()))
+        except BadStatusValue as exc:
+            log.warning("ignore status update from node %s: %s", node, exc)
+
+    def _apply(self, outcome: SetOutcome) -> None:
+        match outcome:
+            case RrdUpdate(key=key, data=data) if self._rrd is not None:
+                self._rrd(key, data)
+            case IpSet(changed=True):
+                self._clinfo += 1
+
+    def _announce_ip(self) -> None:
+        """After each kvstore sync: publish ``nodeip`` (a value set earlier, else ours)."""
+        ip = self._tables.ips.get(self._nodename) or self._node_ip or self._address_from_nodelist()
+        if not ip:
+            log.warning("no IP address known for node %s; not announcing nodeip", self._nodename)
+            return
+        self._set_local(NODEIP_KEY, ip.encode() + b"\0")
+
+    def _address_from_nodelist(self) -> str | None:
+        """The local node's ring0_addr, when its name did not resolve at startup."""
+        if self._cluster is None:
+            return None
+        for node in self._cluster.nodes:
+            if node.nodeid == self._cluster.local_nodeid or node.name == self._nodename:
+                return node.address or None
+        return None
+
+    # ----- cluster log --------------------------------------------------------------
+
+    def _log_local(self, request: LogClusterMessage) -> None:
+        """cfs_cluster_log: a new entry of this node, inserted and broadcast."""
+        if not 0 <= request.priority <= MAX_PRIORITY:
+            return
         self._log_uid += 1
-        entry = LogEntry(
+        entry = new_entry(
             uid=self._log_uid,
             time=int(self._wallclock()),
-            priority=LOG_PRIORITY_INFO,
-            tag=tag,
-            pid=pid,
+            priority=request.priority,
+            tag=request.tag,
+            pid=request.pid,
             node=self._nodename,
-            ident=ident,
-            msg=to_ascii(msg, quote=True),
+            ident=request.ident,
+            msg=to_ascii(request.msg, quote=True),
         )
-        self._log.insert(entry)
+        if not self._log.insert(entry):
+            log.debug("ignore insert of duplicate cluster log (uid %d)", entry.uid)
+        if self._kvstore is not None:
+            self._kvstore.tell(BroadcastLog(entry=entry))
+
+    def _merge(self, states: tuple[bytes | None, ...]) -> None:
+        """Kvstore sync: merge the members' logs, then re-broadcast this node's kv entries."""
+        logs: list[list[ClogEntry] | None] = []
+        for state in states:
+            if state is None:
+                logs.append(None)
+                continue
+            try:
+                logs.append([slot.entry for slot in decode_clog(state).slots])
+            except WireFormatError as exc:
+                log.warning("ignore a member's cluster log state: %s", exc)
+                logs.append([])
+        kept = self._log.merge(logs)
+        log.debug("merged %d cluster logs: %d entries", len(states), kept)
+        if self._kvstore is not None:
+            for key, value in self._tables.local_items():
+                self._kvstore.tell(BroadcastKv(key=key, value=value))
+
+    # ----- the status files ------------------------------------------------------------
 
     def _generate(self, name: str) -> str:
         match name:
@@ -137,7 +304,7 @@ class StatusActor(pykka.ThreadingActor):
                     clinfo=self._clinfo,
                     vmlist=self._vmlist.version,
                     counters=self._counters,
-                    kvstore={self._nodename: self._kv},
+                    kvstore=self._tables.versions(),
                 )
             case ".members":
                 return render_members(
@@ -146,11 +313,12 @@ class StatusActor(pykka.ThreadingActor):
                     config=self._cluster,
                     quorate=self._quorate,
                     online=self._online,
+                    ips=self._tables.ips,
                 )
             case ".vmlist":
                 return render_vmlist(self._vmlist)
             case ".rrd":
-                return render_rrd(self._rrd)
+                return self._tables.rrd_dump(self._wallclock())[0]
             case ".clusterlog":
                 return self._log.dump_json()
             case ".debug":

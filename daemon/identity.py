@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 from bindings.libcmap import CmapHandle
 from daemon.options import default_nodename
@@ -38,3 +39,29 @@ def resolve_nodename(explicit: str | None, *, local_mode: bool) -> str:
         if name:
             return name
     return default_nodename()
+
+
+def resolve_node_ip(nodename: str) -> str | None:
+    """The first address of ``nodename`` that is not loopback (127.* or ::1), as the original.
+
+    None when the name does not resolve to such an address: the original refuses to start
+    then; this daemon logs it and, in cluster mode, announces its corosync ring0_addr instead.
+    """
+    try:
+        infos = socket.getaddrinfo(nodename, None, flags=socket.AI_V4MAPPED | socket.AI_ALL)
+    except (OSError, UnicodeError) as exc:
+        log.warning("unable to resolve node name '%s': %s", nodename, exc)
+        return None
+    for family, _, _, _, sockaddr in infos:
+        address = str(sockaddr[0])
+        if (family == socket.AF_INET and not address.startswith("127.")) or (
+            family == socket.AF_INET6 and address != "::1"
+        ):
+            log.info("resolved node name '%s' to '%s' for default node IP address", nodename, address)
+            return address
+    log.warning(
+        "Unable to resolve node name '%s' to a non-loopback IP address"
+        " - missing entry in '/etc/hosts' or DNS?",
+        nodename,
+    )
+    return None

@@ -25,6 +25,10 @@ class Options:
     corosync_conf: str = "/etc/corosync/corosync.conf"
     verify_period: float = 3600.0
     """Seconds between the lowest node's checksum comparisons (shorter in tests)."""
+    rrd_dir: str = "/var/lib/rrdcached/db"
+    """Where RRD updates are written (the original's fixed path)."""
+    rrdcached: str = "unix:/var/run/rrdcached.sock"
+    """The rrdcached address tried first; empty: write with librrd directly."""
 
 
 def default_nodename() -> str:
@@ -70,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pidfile", default="/run/pve-cluster.pid", help="pid file (default: %(default)s)")
     parser.add_argument(
+        "--rrd-dir", default="/var/lib/rrdcached/db", help="RRD files directory (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rrdcached",
+        default="unix:/var/run/rrdcached.sock",
+        help="rrdcached address tried first; '' writes with librrd directly (default: %(default)s)",
+    )
+    parser.add_argument(
         "--verify-period",
         type=float,
         default=3600.0,
@@ -100,6 +112,8 @@ def parse_args(argv: list[str]) -> Options:
         nodename=ns.nodename,
         corosync_conf=ns.corosync_conf,
         verify_period=ns.verify_period,
+        rrd_dir=ns.rrd_dir,
+        rrdcached=ns.rrdcached,
         pidfile=ns.pidfile,
         lock_wait=ns.lock_wait,
     )

@@ -45,9 +45,12 @@ def render_members(
     config: ClusterConfig | None = None,
     quorate: bool = False,
     online: frozenset[int] = frozenset(),
-    ips: Mapping[int, str] | None = None,
+    ips: Mapping[str, str] | None = None,
 ) -> str:
-    """.members: without a cluster config (local mode) just the node name and version."""
+    """.members: without a cluster config (local mode) just the node name and version.
+
+    ``ips`` maps node names to the IPs they announced (``nodeip``).
+    """
     head = f'{{\n"nodename": "{nodename}",\n"version": {clinfo}'
     if config is None:
         return head + "\n}\n"
@@ -58,7 +61,7 @@ def render_members(
     )
     nodes = []
     for node in config.nodes:
-        ip = f', "ip": "{ips[node.nodeid]}"' if node.nodeid in ips else ""
+        ip = f', "ip": "{ips[node.name]}"' if node.name in ips else ""
         nodes.append(f'  "{node.name}": {{ "id": {node.nodeid}, "online": {int(node.nodeid in online)}{ip}}}')
     return f'{head},\n{cluster},\n"nodelist": {{\n' + ",\n".join(nodes) + "\n  }\n}\n"
 
@@ -72,8 +75,3 @@ def render_vmlist(snapshot: VmListSnapshot) -> str:
         for vm in snapshot.vms
     )
     return f'{{\n"version": {snapshot.version},\n"ids": {{\n{entries}}}\n\n}}\n'
-
-
-def render_rrd(entries: Mapping[str, str]) -> str:
-    """.rrd: one '<key>:<data>' line per recent RRD update."""
-    return "".join(f"{key}:{data}\n" for key, data in entries.items())

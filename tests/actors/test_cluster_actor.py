@@ -1,4 +1,7 @@
-"""ClusterActor with a fake CPG handle: joining the status group, who is online, reconnects."""
+"""ClusterActor with a fake CPG handle: joining the status group, who is online, reconnects.
+
+Node 1 is this process (its pid is ours), so the kvstore DFSM sees itself in the confchgs.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,24 @@ import pytest
 import actors.cluster_actor as cluster_actor
 from actors.cluster_actor import STATUS_GROUP, ClusterActor
 from actors.fdpoller import FdPoller
-from actors.messages import FdReadable, GetServiceStates, MembershipChanged, ServiceState, Tick
+from actors.messages import (
+    BroadcastKv,
+    BroadcastLog,
+    FdReadable,
+    GetServiceStates,
+    KvstoreSynced,
+    MembershipChanged,
+    ServiceState,
+    Tick,
+)
 from bindings.libcpg import CpgAddress, CpgReason
 from errors import CsError, CsLibraryError, CsTryAgain
+from status.clusterlog import new_entry
 from tests.actors.conftest import Recorder, q
 from tests.fakes.clock import Clock
+from wire import dfsm, kvstore
+from wire.dfsm import MessageType, decode_base_header
+from wire.kvstore import KvstoreMessageType, KvUpdate
 
 WAIT_S = 5.0
 
@@ -27,8 +43,12 @@ def library_error(call: str) -> CsLibraryError:
     return CsLibraryError(2, "CS_ERR_LIBRARY", call)
 
 
+def pid_of(nodeid: int) -> int:
+    return os.getpid() if nodeid == 1 else 1000 + nodeid
+
+
 def addr(nodeid: int, reason: int = 0) -> CpgAddress:
-    return CpgAddress(nodeid, 1000 + nodeid, reason)
+    return CpgAddress(nodeid, pid_of(nodeid), reason)
 
 
 class Corosync:
@@ -39,6 +59,7 @@ class Corosync:
         self.join_error: CsError | None = None
         self.members: list[int] = []
         self.handles: list[FakeCpgHandle] = []
+        self.sent: list[bytes] = []
         self.pipes = False
         self._next_fd = 70
 
@@ -100,6 +121,12 @@ class FakeCpgHandle:
     def fd(self) -> int:
         return self._fd
 
+    def local_get(self) -> int:
+        return 1
+
+    def mcast(self, parts: list[bytes]) -> None:
+        self.corosync.sent.append(b"".join(parts))
+
     def queue(self, item: tuple[Any, ...]) -> None:
         self.pending.append(item)
         if self._w is not None:
@@ -125,7 +152,7 @@ class FakeCpgHandle:
                 )
             else:
                 _, nodeid, payload = item
-                self.deliver(STATUS_GROUP, nodeid, 1000 + nodeid, payload)
+                self.deliver(STATUS_GROUP, nodeid, pid_of(nodeid), payload)
 
     def finalize(self) -> None:
         self.finalized += 1
@@ -164,6 +191,7 @@ class Parts:
         self.status = Recorder()
         self.actor = ClusterActor(
             self.poller,  # type: ignore[arg-type]
+            status=self.status,  # type: ignore[arg-type]
             membership_listeners=(self.status,),  # type: ignore[arg-type]
             clock=self.clock,
         )
@@ -180,7 +208,7 @@ class Parts:
 
     def connected(self) -> bool:
         (state,) = self.actor.on_receive(GetServiceStates())
-        assert state.name == "cpg"
+        assert state.name == "kvstore"
         return state.connected
 
     def tick(self, seconds: float = 1.0) -> None:
@@ -216,12 +244,12 @@ def test_confchg_tells_who_is_online(corosync: Corosync, started: Parts) -> None
     corosync.confchg([1, 2, 3], joined=[2, 3])
     started.dispatch()
     assert started.online() == [{1}, {1, 2, 3}]
-    corosync.confchg([1, 2, 3])  # same members: no news
+    corosync.confchg([1, 2, 3])  # same members: told again (the cluster info version goes up)
     started.dispatch()
-    assert started.online() == [{1}, {1, 2, 3}]
+    assert started.online() == [{1}, {1, 2, 3}, {1, 2, 3}]
     corosync.confchg([1, 3], left=[2])
     started.dispatch()
-    assert started.online() == [{1}, {1, 2, 3}, {1, 3}]
+    assert started.online() == [{1}, {1, 2, 3}, {1, 2, 3}, {1, 3}]
 
 
 def test_several_confchgs_in_one_dispatch(corosync: Corosync, started: Parts) -> None:
@@ -231,12 +259,41 @@ def test_several_confchgs_in_one_dispatch(corosync: Corosync, started: Parts) ->
     assert started.online()[-1] == {1, 2, 3}
 
 
-def test_delivered_messages_are_not_interpreted_yet(corosync: Corosync, started: Parts) -> None:
+def test_lowest_member_starts_the_sync(corosync: Corosync, started: Parts) -> None:
     started.dispatch()
-    corosync.deliver(2, b"\x01\x02")
+    assert corosync.sent == []  # alone: synced at once, nothing to exchange
+    corosync.confchg([1, 2], joined=[2])
     started.dispatch()
-    assert started.online() == [{1}]
-    assert started.connected()
+    (sync_start,) = corosync.sent
+    assert decode_base_header(sync_start).type == MessageType.SYNC_START  # sent by the lowest member
+
+
+def test_alone_the_group_is_synced_at_once_and_the_status_actor_told(
+    corosync: Corosync, started: Parts
+) -> None:
+    started.dispatch()
+    assert started.status.of(KvstoreSynced) == [KvstoreSynced()]
+
+
+def test_broadcasts_are_kvstore_normal_messages(corosync: Corosync, started: Parts) -> None:
+    started.dispatch()
+    started.actor.on_receive(BroadcastKv(key="kv/test", value=b"v\0"))
+    entry = new_entry(uid=1, time=5, priority=6, tag="t", pid=9, node="node1", ident="root", msg="m")
+    started.actor.on_receive(BroadcastLog(entry=entry))
+    update, log_message = (dfsm.decode(raw) for raw in corosync.sent)
+    assert isinstance(update, dfsm.NormalMessage)
+    assert isinstance(log_message, dfsm.NormalMessage)
+    assert (update.subtype, update.protocol_version, update.count) == (KvstoreMessageType.UPDATE, 0, 1)
+    assert kvstore.decode_update(update.payload) == KvUpdate(key="kv/test", value=b"v\0")
+    assert (log_message.subtype, log_message.count) == (KvstoreMessageType.LOG, 2)
+    assert kvstore.decode_log(log_message.payload) == entry
+
+
+def test_broadcast_while_down_is_dropped(corosync: Corosync, parts: Parts) -> None:
+    corosync.running = False
+    parts.actor.on_start()
+    parts.actor.on_receive(BroadcastKv(key="kv/test", value=b"v"))
+    assert corosync.sent == []
 
 
 def test_join_failure_closes_the_handle(
@@ -248,7 +305,7 @@ def test_join_failure_closes_the_handle(
     assert not parts.connected()
     assert parts.handle.finalized == 1
     assert parts.poller.calls == []
-    assert any("can't initialize service cpg" in r.getMessage() for r in caplog.records)
+    assert any("can't initialize service kvstore" in r.getMessage() for r in caplog.records)
     corosync.join_error = None
     parts.tick(5.0)
     assert len(corosync.handles) == 1  # not more than 5 s yet
@@ -354,14 +411,13 @@ def test_round_trip_with_a_real_poller(corosync: Corosync) -> None:
         assert status.next() == MembershipChanged(online=frozenset({1}))
         corosync.confchg([1, 2], joined=[2])
         assert status.next() == MembershipChanged(online=frozenset({1, 2}))
-        corosync.deliver(2, b"hello")
         corosync.confchg([1], left=[2])
         assert status.next() == MembershipChanged(online=frozenset({1}))
-        assert q(ref, GetServiceStates()) == (ServiceState("cpg", True),)
+        assert q(ref, GetServiceStates()) == (ServiceState("kvstore", True),)
         corosync.handles[-1].dispatch_error = library_error("cpg_dispatch")
         corosync.deliver(2, b"wakes the poller")
         assert status.next() == MembershipChanged(online=frozenset())
-        assert q(ref, GetServiceStates()) == (ServiceState("cpg", False),)
+        assert q(ref, GetServiceStates()) == (ServiceState("kvstore", False),)
         ref.stop()
         assert corosync.handles[-1].finalized == 1
     finally:

@@ -44,7 +44,11 @@ NODES = (NodeEntry(1, "node1", "10.0.0.1"), NodeEntry(2, "node2", "10.0.0.2"), N
 CONFIG = ClusterConfig(
     name="pmxlab",
     config_version=3,
-    nodes=(ClusterNode(1, "node1", 1), ClusterNode(2, "node2", 1), ClusterNode(3, "node3", 2)),
+    nodes=(
+        ClusterNode(1, "node1", 1, "10.0.0.1"),
+        ClusterNode(2, "node2", 1, "10.0.0.2"),
+        ClusterNode(3, "node3", 2),
+    ),
     local_nodeid=2,
 )
 

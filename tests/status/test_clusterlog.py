@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from status.clusterlog import ENTRY_HEADER_SIZE, ClusterLog, LogEntry, to_ascii
+from status.clusterlog import ENTRY_HEADER_SIZE, ClusterLog, aligned_size, new_entry, to_ascii
 from tests.vectors import VECTORS
+from wire.kvstore import ClogEntry
 
 VECTOR = VECTORS / "node1-clusterlog.json"
 
@@ -18,7 +19,11 @@ _LINE = re.compile(
 )
 
 
-def vector_entries() -> list[LogEntry]:
+def log_entry(uid: int, time: int, pri: int, tag: str, pid: int, node: str, user: str, msg: str) -> ClogEntry:
+    return new_entry(uid=uid, time=time, priority=pri, tag=tag, pid=pid, node=node, ident=user, msg=msg)
+
+
+def vector_entries() -> list[ClogEntry]:
     """The vector's entries newest first, with msg kept as the already escaped text."""
     entries = []
     for line in VECTOR.read_text().splitlines():
@@ -26,12 +31,12 @@ def vector_entries() -> list[LogEntry]:
         if m is None:
             continue
         uid, time_, pri, tag, pid, node, user, msg = m.groups()
-        entries.append(LogEntry(int(uid), int(time_), int(pri), tag, int(pid), node, user, msg))
+        entries.append(log_entry(int(uid), int(time_), int(pri), tag, int(pid), node, user, msg))
     return entries
 
 
-def entry(node: str = "n1", time: int = 100, uid: int = 1, msg: str = "m", ident: str = "root") -> LogEntry:
-    return LogEntry(uid=uid, time=time, priority=6, tag="t", pid=1, node=node, ident=ident, msg=msg)
+def entry(node: str = "n1", time: int = 100, uid: int = 1, msg: str = "m", ident: str = "root") -> ClogEntry:
+    return new_entry(uid=uid, time=time, priority=6, tag="t", pid=1, node=node, ident=ident, msg=msg)
 
 
 def test_dump_json_reproduces_the_vector() -> None:
@@ -81,8 +86,8 @@ def test_dump_json_default_limit_is_50() -> None:
 
 def test_dump_json_line_layout() -> None:
     log = ClusterLog()
-    log.insert(LogEntry(7, 1700000000, 3, "pvedaemon", 1234, "n1", "root@pam", "x"))
-    log.insert(LogEntry(8, 1700000001, 6, "cluster", 99, "n1", "root", "y"))
+    log.insert(log_entry(7, 1700000000, 3, "pvedaemon", 1234, "n1", "root@pam", "x"))
+    log.insert(log_entry(8, 1700000001, 6, "cluster", 99, "n1", "root", "y"))
     assert log.dump_json() == (
         '{\n"data": [\n'
         '{"uid": 8, "time": 1700000001, "pri": 6, "tag": "cluster", "pid": 99, "node": "n1", '
@@ -153,7 +158,7 @@ def test_escaped_message_keeps_the_dump_valid_json() -> None:
 
 def test_node_tag_and_user_stay_valid_json_in_the_dump() -> None:
     log = ClusterLog()
-    log.insert(LogEntry(1, 1, 6, 'ta"g', 1, "no\\de", 'us"er', "m"))
+    log.insert(log_entry(1, 1, 6, 'ta"g', 1, "no\\de", 'us"er', "m"))
     (parsed,) = json.loads(log.dump_json())["data"]
     assert (parsed["tag"], parsed["node"], parsed["user"]) == ('ta"g', "no\\de", 'us"er')
 
@@ -201,7 +206,7 @@ def test_backwards_clock_drops_local_entries_until_it_catches_up() -> None:
 def test_the_log_is_bounded_and_keeps_the_newest() -> None:
     log = ClusterLog()
     msg = "x" * 200
-    size = entry(msg=msg).aligned_size()
+    size = aligned_size(entry(msg=msg))
     assert size == (ENTRY_HEADER_SIZE + len("n1") + len("root") + len("t") + len(msg) + 4 + 7) // 8 * 8
     n = 2000  # about 500 KiB of entries: far more than the 128 KiB ring
     for i in range(n):
@@ -209,6 +214,6 @@ def test_the_log_is_bounded_and_keeps_the_newest() -> None:
     kept = log.newest_first(10_000)
     assert kept[0].uid == n
     # about what a walk of the C ring yields: 124-127 KiB of aligned entries, never more than the ring
-    kept_bytes = sum(e.aligned_size() for e in kept)
+    kept_bytes = sum(aligned_size(e) for e in kept)
     assert 124 * 1024 - size <= kept_bytes <= 131072 - 8
     assert [e.uid for e in kept] == list(range(n, n - len(kept), -1))

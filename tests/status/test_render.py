@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from memdb.records import VmInfo, VmListSnapshot
-from status.render import render_members, render_rrd, render_version, render_vmlist
+from status.render import render_members, render_version, render_vmlist
 from status.tracked import TRACKED_FILES, TRACKED_PATHS
 from tests.vectors import VECTORS
 
@@ -102,10 +102,3 @@ def test_render_members_local_mode_shares_the_vectors_head() -> None:
     parsed = json.loads(raw)
     local = render_members(nodename=parsed["nodename"], clinfo=parsed["version"])
     assert raw.startswith(local[: -len("\n}\n")] + ",\n")
-
-
-def test_render_rrd() -> None:
-    assert render_rrd({}) == ""
-    assert render_rrd({"pve2-node/n1": "1:2:3", "pve2-storage/n1/local": "x"}) == (
-        "pve2-node/n1:1:2:3\npve2-storage/n1/local:x\n"
-    )

@@ -1,0 +1,179 @@
+"""One CPG group run by a DFSM (dfsm.c's service glue), inside the actor that owns it.
+
+The cluster actor has two: pve_dcdb_v1 (the config tree) and pve_kvstore_v1 (status). Each
+holds a CPG connection with the original's retry rhythm, feeds the connection's callbacks to
+its ``Dfsm`` and carries out the actions the machine returns: multicasts (with the TRY_AGAIN
+retries), local results for waiting senders, and leaving the group (the connection is closed
+after the dispatch, a later tick rejoins).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pykka
+
+from actors.corosync_service import Service
+from actors.fdpoller import FdPoller
+from bindings.libcpg import CpgAddress, CpgHandle
+from dfsm import Action, Dfsm, Leave, LocalResult, Member, ModeChanged, Multicast
+from errors import CsError, CsTryAgain
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 0.1
+TRIES = 100
+"""cpg_join and cpg_mcast_joined answering TRY_AGAIN are retried every 100 ms, ~10 s in all."""
+
+
+def retry(call: Callable[[], None]) -> None:
+    """Run ``call``, retrying while corosync answers TRY_AGAIN (the last try raises)."""
+    for _ in range(TRIES - 1):
+        try:
+            call()
+            return
+        except CsTryAgain:
+            time.sleep(RETRY_S)
+    call()
+
+
+def members(addresses: Sequence[CpgAddress]) -> tuple[Member, ...]:
+    """CPG addresses as DFSM members."""
+    return tuple(Member(nodeid=a.nodeid, pid=a.pid) for a in addresses)
+
+
+class DfsmGroup:
+    """A CPG group, its DFSM and the senders waiting for their messages' results."""
+
+    def __init__(
+        self,
+        group: bytes,
+        label: str,
+        make_dfsm: Callable[[int], Dfsm],
+        poller: FdPoller,
+        *,
+        on_result: Callable[[LocalResult, pykka.Future[Any] | None], None] = lambda result, waiter: None,
+        on_down: Callable[[], None] = lambda: None,
+        cpg: Callable[[], CpgHandle] = CpgHandle,
+    ) -> None:
+        self.group = group
+        self.label = label
+        self._make_dfsm = make_dfsm
+        self._on_result = on_result
+        self._on_down = on_down
+        self._cpg = cpg
+        self._poller = poller
+        self.service = Service(label, self._connect, on_down=self._down, after_dispatch=self._leave_if_asked)
+        self.dfsm: Dfsm | None = None
+        self._waiters: dict[int, pykka.Future[Any]] = {}
+        self._leave_asked = False
+
+    @property
+    def connected(self) -> bool:
+        """True while the CPG connection is up (joined or joining)."""
+        return self.service.connected
+
+    @property
+    def restartable(self) -> bool:
+        """False once the DFSM is in a permanent error mode."""
+        return self.dfsm is None or self.dfsm.restartable
+
+    @property
+    def me(self) -> Member:
+        """This process as a member of the group."""
+        assert self.dfsm is not None
+        return self.dfsm.me
+
+    def send(self, subtype: int, payload: bytes, reply: pykka.Future[Any] | None = None) -> bool:
+        """Multicast a NORMAL message; ``reply`` hears its local result. False if not connected."""
+        if self.dfsm is None or not self.connected:
+            return False
+        count, actions = self.dfsm.send_normal(subtype, payload, wait=reply is not None)
+        if reply is not None:
+            self._waiters[count] = reply
+        self.run(actions)
+        return True
+
+    def verify_request(self) -> None:
+        """The hourly VERIFY_REQUEST (only the lowest node in SYNCED sends one)."""
+        if self.dfsm is not None and self.connected:
+            self.run(self.dfsm.verify_request())
+
+    # ----- the connection ------------------------------------------------------------
+
+    def _connect(self) -> CpgHandle:
+        handle = self._cpg()
+        handle.initialize(self._deliver, self._confchg)
+        try:
+            if self.dfsm is None:
+                self.dfsm = self._make_dfsm(handle.local_get())
+            self._leave_asked = False
+            self.run(self.dfsm.initialize())
+            retry(lambda: handle.join(self.group))
+        except BaseException:
+            handle.finalize()
+            raise
+        return handle
+
+    def _deliver(self, group: bytes, nodeid: int, pid: int, payload: bytes) -> None:
+        if self.dfsm is not None:
+            self.run(self.dfsm.on_deliver(nodeid, pid, payload))
+
+    def _confchg(
+        self,
+        group: bytes,
+        current: tuple[CpgAddress, ...],
+        left: tuple[CpgAddress, ...],
+        joined: tuple[CpgAddress, ...],
+    ) -> None:
+        if self.dfsm is not None:
+            self.run(self.dfsm.on_confchg(members(current), members(left), members(joined)))
+
+    def _down(self) -> None:
+        if self.dfsm is not None:
+            self.run(self.dfsm.finalize())
+        self._on_down()
+
+    def _leave_if_asked(self) -> None:
+        """After a dispatch that made the DFSM leave: close the connection; a tick rejoins."""
+        if self._leave_asked:
+            self._leave_asked = False
+            self.service.stop(self._poller)
+
+    # ----- carrying out the DFSM's actions ----------------------------------------------
+
+    def run(self, actions: list[Action]) -> None:
+        """Carry out the actions in order; after a failed must-succeed multicast skip the rest."""
+        pending = list(actions)
+        skip_multicasts = False
+        while pending:
+            action = pending.pop(0)
+            match action:
+                case Multicast():
+                    if skip_multicasts:
+                        continue
+                    if not self._multicast(action.data):
+                        skip_multicasts = skip_multicasts or action.must_succeed
+                        assert self.dfsm is not None
+                        pending.extend(self.dfsm.multicast_failed(action))
+                case LocalResult():
+                    self._on_result(action, self._waiters.pop(action.count, None))
+                case ModeChanged(old=old, new=new):
+                    log.info("%s mode %s -> %s", self.label, old.name, new.name)
+                case Leave(reason=reason):
+                    log.warning("%s leaves the group: %s", self.label, reason)
+                    self._leave_asked = True
+
+    def _multicast(self, data: bytes) -> bool:
+        handle = self.service.handle
+        if handle is None:
+            return False
+        try:
+            retry(lambda: handle.mcast([data]))
+        except CsError as exc:
+            log.warning("%s multicast failed: %s", self.label, exc)
+            return False
+        return True
