@@ -61,6 +61,8 @@ STATUS_FILES = (".version", ".members", ".vmlist", ".rrd", ".clusterlog", ".debu
 """The function files at the root of the mount."""
 
 LOG_PRIORITY_INFO = 6
+MAX_EARLY_UPDATES = 1000
+"""Remote status updates kept while the nodelist is unknown (startup); later ones are dropped."""
 
 RrdSink = Callable[[str, bytes], object]
 """Writes one RRD update (key without ``rrd/``, the value as received) to its RRD file."""
@@ -105,7 +107,10 @@ class StatusActor(pykka.ThreadingActor):
         self._quorate = False
         self._online: frozenset[int] = frozenset()
         self._kvstore: pykka.ActorRef[Any] | None = None
-        self._synced_unattached = False
+        self._early: list[tuple[int, str, bytes]] = []
+        """Remote updates received before the corosync nodelist was read."""
+        self._announce_pending = False
+        """The kvstore group synced, but the cluster actor or this node's IP was not known yet."""
         self._log_local(
             LogClusterMessage(
                 priority=LOG_PRIORITY_INFO,
@@ -134,6 +139,10 @@ class StatusActor(pykka.ThreadingActor):
             case ClusterConfigChanged(config=config):
                 self._cluster = config
                 self._clinfo += 1
+                early, self._early = self._early, []
+                for nodeid, key, value in early:
+                    self._set_remote(nodeid, key, value)
+                self._announce_ip_if_pending()
                 return None
             case MembershipChanged(online=online):
                 self._online = online
@@ -182,9 +191,7 @@ class StatusActor(pykka.ThreadingActor):
             case AttachKvstore(cluster=cluster, node_ip=node_ip):
                 self._kvstore = cluster
                 self._node_ip = node_ip or self._node_ip
-                if self._synced_unattached:
-                    self._synced_unattached = False
-                    self._announce_ip()
+                self._announce_ip_if_pending()
                 return None
             case GetClogState():
                 return self._log.state()
@@ -199,10 +206,8 @@ class StatusActor(pykka.ThreadingActor):
                     log.debug("ignore insert of duplicate cluster log (%s uid %d)", entry.node, entry.uid)
                 return None
             case KvstoreSynced():
-                if self._kvstore is None:
-                    self._synced_unattached = True  # announced once the cluster actor is attached
-                else:
-                    self._announce_ip()
+                self._announce_pending = True
+                self._announce_ip_if_pending()
                 return None
             case _:
                 return super().on_receive(message)
@@ -219,8 +224,16 @@ class StatusActor(pykka.ThreadingActor):
                 self._kvstore.tell(BroadcastKv(key=key, value=value))
 
     def _set_remote(self, nodeid: int, key: str, value: bytes) -> None:
-        """cfs_kvstore_node_set: only nodes of the corosync nodelist are listened to."""
-        names = {node.nodeid: node.name for node in self._cluster.nodes} if self._cluster else {}
+        """cfs_kvstore_node_set: only nodes of the corosync nodelist are listened to.
+
+        Updates that arrive before the nodelist was read once are kept until it is (the
+        original drops them; at startup that loses the peers' ``nodeip`` until the next sync).
+        """
+        if self._cluster is None:
+            if len(self._early) < MAX_EARLY_UPDATES:
+                self._early.append((nodeid, key, value))
+            return
+        names = {node.nodeid: node.name for node in self._cluster.nodes}
         node = names.get(nodeid)
         if node is None:
             log.debug("ignore status update %r from node %d: not in the nodelist", key, nodeid)
@@ -237,12 +250,19 @@ class StatusActor(pykka.ThreadingActor):
             case IpSet(changed=True):
                 self._clinfo += 1
 
-    def _announce_ip(self) -> None:
-        """After each kvstore sync: publish ``nodeip`` (a value set earlier, else ours)."""
+    def _announce_ip_if_pending(self) -> None:
+        """After each kvstore sync: publish ``nodeip`` (a value set earlier, else ours).
+
+        Waits for the cluster actor to be attached and, when this node's name did not resolve,
+        for the corosync nodelist (its ring0_addr), which may come a moment after the sync.
+        """
+        if not self._announce_pending or self._kvstore is None:
+            return
         ip = self._tables.ips.get(self._nodename) or self._node_ip or self._address_from_nodelist()
         if not ip:
-            log.warning("no IP address known for node %s; not announcing nodeip", self._nodename)
+            log.debug("no IP address known for node %s yet; nodeip announced later", self._nodename)
             return
+        self._announce_pending = False
         self._set_local(NODEIP_KEY, ip.encode() + b"\0")
 
     def _address_from_nodelist(self) -> str | None:

@@ -189,8 +189,16 @@ def test_remote_updates_go_to_the_senders_table(parts: Parts) -> None:
     assert parts.text(".rrd") == "pve2-node/node3:100:1\n"
 
 
+def test_updates_before_the_nodelist_is_known_wait_for_it(parts: Parts) -> None:
+    parts.send(KvDelivered(nodeid=2, key="nodeip", value=b"10.214.0.2\0"))
+    parts.send(KvDelivered(nodeid=9, key="kv/test", value=b"x"))
+    assert "ip" not in parts.text(".members")
+    parts.send(ClusterConfigChanged(config=CONFIG))
+    assert '"node2": { "id": 2, "online": 0, "ip": "10.214.0.2"}' in parts.text(".members")
+    assert kvstore_block(parts.text(".version")) == '"kvstore": {\n"node1": {\n}\n}\n}\n'  # node 9: unknown
+
+
 def test_updates_from_nodes_outside_the_nodelist_are_ignored(parts: Parts) -> None:
-    parts.send(KvDelivered(nodeid=2, key="kv/test", value=b"x"))  # no nodelist yet
     parts.send(ClusterConfigChanged(config=CONFIG))
     parts.send(KvDelivered(nodeid=9, key="kv/test", value=b"x"))
     parts.send(KvDelivered(nodeid=9, key="rrd/pve2-node/node9", value=b"1:2\0"))
@@ -283,6 +291,16 @@ def test_synced_falls_back_to_the_ring0_address() -> None:
     parts.send(ClusterConfigChanged(config=CONFIG))
     parts.send(KvstoreSynced())
     assert parts.kv_sent() == [("nodeip", b"10.214.0.1\0")]
+
+
+def test_synced_before_the_nodelist_is_read_announces_once_it_is() -> None:
+    parts = Parts(node_ip=None)
+    parts.attach()
+    parts.send(KvstoreSynced())
+    assert parts.kv_sent() == []
+    parts.send(ClusterConfigChanged(config=CONFIG))
+    parts.send(ClusterConfigChanged(config=CONFIG))
+    assert parts.kv_sent() == [("nodeip", b"10.214.0.1\0")]  # once
 
 
 def test_members_text_matches_the_c_vector(parts: Parts) -> None:

@@ -172,6 +172,10 @@ class NodeDaemon(Daemon):
             str(self.base / "pid"),
             "--nodename",
             self.nodename,
+            "--rrd-dir",
+            str(self.base / "rrd"),
+            "--rrdcached",
+            "",
         ]
         return [*args, "-l"] if self.local else args
 

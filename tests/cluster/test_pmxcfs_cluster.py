@@ -52,13 +52,23 @@ def members(pve: Daemon) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def membership(text: dict[str, Any]) -> dict[str, Any]:
+    """.members without its version counter and the node IPs (tests/cluster/test_status_cluster.py)."""
+    view = {k: v for k, v in text.items() if k != "version"}
+    if "nodelist" in view:
+        view["nodelist"] = {
+            name: {k: v for k, v in node.items() if k != "ip"} for name, node in view["nodelist"].items()
+        }
+    return view
+
+
 def wait_members(pve: Daemon, want: dict[str, Any], timeout: float = QUORATE_S) -> dict[str, Any]:
-    """Wait until .members (without its version counter) equals ``want``."""
+    """Wait until .members (without its version counter and IPs) equals ``want``."""
     last: list[dict[str, Any]] = [{}]
 
     def check() -> dict[str, Any] | None:
         last[0] = members(pve)
-        return last[0] if {k: v for k, v in last[0].items() if k != "version"} == want else None
+        return last[0] if membership(last[0]) == want else None
 
     return wait_until(check, timeout, lambda: f"{pve.mount}/.members is {last[0]}, want {want}")
 
