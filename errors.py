@@ -128,3 +128,15 @@ class CsLibraryError(CsError):
 
 class CsNotExist(CsError):
     """CS_ERR_NOT_EXIST (12): no such key (cmap) or object."""
+
+
+class UnknownRequest(PmxcfsError):
+    """An IPC request with an operation number the server does not know (C: ECHRNG)."""
+
+
+class GuestConfigUnreadable(PmxcfsError):
+    """The config of the one guest an IPC property request names is missing or empty (C: EIO)."""
+
+
+class ResponseTooLarge(PmxcfsError):
+    """An IPC answer does not fit into the client's response buffer."""

@@ -20,6 +20,7 @@ from actors.fs_actor import FsActor
 from actors.messages import (
     ActivateTree,
     AttachCluster,
+    AttachKvstore,
     CreateFile,
     LoadTree,
     Lookup,
@@ -31,7 +32,7 @@ from actors.messages import (
 )
 from actors.quorum_actor import QuorumActor
 from actors.status_actor import StatusActor
-from daemon.identity import resolve_nodename
+from daemon.identity import resolve_node_ip, resolve_nodename
 from daemon.logs import set_debug, setup_logging, stop_stderr_logging
 from daemon.options import Options, default_nodename, parse_args
 from daemon.process import (
@@ -49,6 +50,8 @@ from daemon.process import (
 from errors import PmxcfsError, StartupError, StorageError
 from fusefs.codec import FS_ENCODING
 from fusefs.operations import PveOperations
+from ipc.server import IpcServer
+from status.rrd import RrdWriter
 
 log = logging.getLogger("main")
 
@@ -70,9 +73,12 @@ class Actors:
     corosync: tuple[pykka.ActorRef[Any], ...] = ()
     poller: FdPoller | None = None
     ticker: Ticker | None = None
+    ipc: IpcServer | None = None
 
     def stop(self) -> None:
         """Stop in reverse start order; the db actor last, so it closes the file."""
+        if self.ipc is not None:
+            self.ipc.stop()
         if self.ticker is not None:
             self.ticker.stop()
         for ref in (*reversed(self.corosync), self.fs, self.status, self.db):
@@ -85,17 +91,24 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     """Start the db, status and fs actors; nothing is loaded yet."""
     nodename = nodename or opts.nodename or default_nodename()
     db = DbActor.start(opts.db)
-    status = StatusActor.start(nodename, debug=opts.debug, set_debug=set_debug)
+    rrd = RrdWriter(opts.rrd_dir, opts.rrdcached or None)
+    status = StatusActor.start(nodename, debug=opts.debug, set_debug=set_debug, rrd=rrd.update)
     fs = FsActor.start(db, status, quorate=True)
     return Actors(db=db, status=status, fs=fs)
 
 
-def start_cluster_services(actors: Actors, opts: Options) -> Actors:
-    """Cluster mode: follow quorum and the corosync config; replicate the tree over CPG."""
+def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Actors:
+    """Cluster mode: follow quorum and the corosync config; replicate the tree and the status."""
     poller = FdPoller()
     cluster = ClusterActor.start(
-        poller, fs=actors.fs, membership_listeners=(actors.status,), verify_period=opts.verify_period
+        poller,
+        fs=actors.fs,
+        status=actors.status,
+        membership_listeners=(actors.status,),
+        verify_period=opts.verify_period,
     )
+    node_ip = resolve_node_ip(nodename)
+    ask(actors.status, AttachKvstore(cluster=cluster, node_ip=node_ip), timeout=STARTUP_TIMEOUT_S)
     # fs first: it must know about quorum before the cluster actor joins the dcdb group
     quorum = QuorumActor.start(
         poller, quorum_listeners=(actors.fs, actors.status, cluster), config_listeners=(actors.status,)
@@ -105,6 +118,17 @@ def start_cluster_services(actors: Actors, opts: Options) -> Actors:
     for ref in (quorum, cluster):
         ticker.add(ref)
     return replace(actors, corosync=(quorum, cluster), poller=poller, ticker=ticker)
+
+
+def start_ipc(actors: Actors, opts: Options, gid: int) -> Actors:
+    """The IPC server for the Perl tools; if its name is taken, the mount still serves (as C)."""
+    server = IpcServer(actors.fs, actors.status, www_gid=gid, name=opts.ipc_name)
+    try:
+        server.start()
+    except OSError as exc:
+        log.error("IPC server %r not started: %s", opts.ipc_name, exc)
+        return actors
+    return replace(actors, ipc=server)
 
 
 def load_tree(actors: Actors, opts: Options, *, fresh_db: bool = False) -> bool:
@@ -194,7 +218,8 @@ def run(opts: Options) -> int:
     actors = start_actors(opts, nodename)
     try:
         if not load_tree(actors, opts, fresh_db=fresh_db):
-            actors = start_cluster_services(actors, opts)
+            actors = start_cluster_services(actors, opts, nodename)
+        actors = start_ipc(actors, opts, gid)
         serve(actors, opts, nodename, gid, daemon)
         log.info("teardown filesystem")
         set_restart_flag(opts.rundir, gid)

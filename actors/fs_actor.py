@@ -23,6 +23,7 @@ from actors.messages import (
     CreateFile,
     Deferred,
     GetChecksum,
+    GetGuestConfigProperties,
     GetIndex,
     GetStatFs,
     ListDir,
@@ -48,7 +49,8 @@ from actors.messages import (
 )
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
 from dcdb.sync import build_commit, update_record
-from errors import CorruptDatabase, ErrorLatched, NotQuorate, StorageError, WireFormatError
+from errors import CorruptDatabase, ErrorLatched, NotFound, NotQuorate, StorageError, WireFormatError
+from memdb.guestconf import guest_properties
 from memdb.loader import load_memdb
 from memdb.tree import Applied, MemDb
 from status.tracked import TRACKED_PATHS
@@ -94,7 +96,8 @@ class FsActor(pykka.ThreadingActor):
     """Owns the tree, its vmlist and lock table; applies every change in order.
 
     Accepts: LoadTree, ActivateTree, Lookup, ReadFile, ListDir, GetStatFs, GetIndex,
-    MakeDir, Remove, CreateFile, WriteFile, Truncate, SetMtime, Rename, QuorumChanged.
+    MakeDir, Remove, CreateFile, WriteFile, Truncate, SetMtime, Rename, QuorumChanged;
+    for the IPC server GetGuestConfigProperties.
     """
 
     def __init__(
@@ -129,6 +132,8 @@ class FsActor(pykka.ThreadingActor):
                 return self._memdb.statfs()
             case GetIndex():
                 return self._memdb.encode_index()
+            case GetGuestConfigProperties(vmid=vmid, properties=properties):
+                return guest_properties(vmid, properties, self._memdb.vmlist, self._read_config)
             case QuorumChanged(quorate=quorate) | SetQuorate(quorate=quorate):
                 self._quorate = quorate
                 return None
@@ -154,6 +159,13 @@ class FsActor(pykka.ThreadingActor):
                 return None
             case _:
                 return self._change(message)
+
+    def _read_config(self, path: str) -> bytes | None:
+        """A file's bytes, None if it is missing (guest config lookups)."""
+        try:
+            return self._memdb.read_all(path)
+        except NotFound:
+            return None
 
     def _change(self, message: object) -> object:
         if self._cluster is not None:

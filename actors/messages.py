@@ -382,6 +382,8 @@ class AttachKvstore(Request[None]):
     """Cluster mode: local status updates and log entries are broadcast through ``cluster``."""
 
     cluster: pykka.ActorRef[Any]
+    node_ip: str | None = None
+    """This node's address (its name resolved at startup), announced as ``nodeip``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -497,3 +499,24 @@ class ServiceState:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetServiceStates(Request[tuple[ServiceState, ...]]):
     """Ask a corosync-facing actor which of its services are connected."""
+
+
+# ----- ipc -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetGuestConfigProperties(Request[bytes]):
+    """IPC GET_GUEST_CONFIG_PROPERTY/PROPERTIES: properties of guest configs as JSON text.
+
+    ``vmid`` 0 means every guest of the vmlist, otherwise one guest (>= 100). An empty
+    ``properties`` marks a malformed request list: the fs actor answers InvalidArgument,
+    but only after the vmlist check, the original's order (memdb/guestconf.py).
+
+    Raises:
+        NotFound: ``vmid`` is not in the vmlist.
+        InvalidArgument: no properties.
+        GuestConfigUnreadable: that one guest's config is missing or empty.
+    """
+
+    vmid: int
+    properties: tuple[bytes, ...]

@@ -29,6 +29,8 @@ class Options:
     """Where RRD updates are written (the original's fixed path)."""
     rrdcached: str = "unix:/var/run/rrdcached.sock"
     """The rrdcached address tried first; empty: write with librrd directly."""
+    ipc_name: str = "pve2"
+    """The libqb IPC service name of the Perl tools (tests pick their own)."""
 
 
 def default_nodename() -> str:
@@ -81,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         default="unix:/var/run/rrdcached.sock",
         help="rrdcached address tried first; '' writes with librrd directly (default: %(default)s)",
     )
+    parser.add_argument("--ipc-name", default="pve2", help="IPC service name (default: %(default)s)")
     parser.add_argument(
         "--verify-period",
         type=float,
@@ -114,6 +117,7 @@ def parse_args(argv: list[str]) -> Options:
         verify_period=ns.verify_period,
         rrd_dir=ns.rrd_dir,
         rrdcached=ns.rrdcached,
+        ipc_name=ns.ipc_name,
         pidfile=ns.pidfile,
         lock_wait=ns.lock_wait,
     )

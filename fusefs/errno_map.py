@@ -14,13 +14,16 @@ from errors import (
     DirectoryNotEmpty,
     ErrorLatched,
     FileTooLarge,
+    GuestConfigUnreadable,
     InvalidArgument,
     NotADirectory,
     NotFound,
     NotPermitted,
     NotQuorate,
+    ResponseTooLarge,
     StatusFileRefused,
     StorageError,
+    UnknownRequest,
 )
 
 ERRNO_FOR: dict[type[BaseException], int] = {
@@ -38,6 +41,9 @@ ERRNO_FOR: dict[type[BaseException], int] = {
     BadStatusValue: errno.ENOMEM,  # the original's status store answers ENOMEM to such values
     StatusFileRefused: errno.EIO,  # the original's status files answer EIO to writes
     ClusterBusy: errno.EBUSY,  # not sent, or the wait for its delivery was aborted
+    UnknownRequest: errno.ECHRNG,  # the C IPC server's answer to an unknown request id
+    GuestConfigUnreadable: errno.EIO,
+    ResponseTooLarge: errno.EMSGSIZE,  # C disconnects the client instead
     pykka.Timeout: errno.EIO,  # the owning actor did not answer in time
     pykka.ActorDeadError: errno.EIO,  # shutting down
 }

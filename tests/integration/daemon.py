@@ -79,6 +79,11 @@ class Daemon:
             # daemon runs in local mode unless the database already holds one.
             "--corosync-conf",
             str(self.base / "host-corosync.conf"),
+            # RRD files in the test's folder, written with librrd (no rrdcached)
+            "--rrd-dir",
+            str(self.base / "rrd"),
+            "--rrdcached",
+            "",
             *self.extra_args,
         ]
 

@@ -1,0 +1,142 @@
+"""One IPC request from bytes to response bytes: check, decode, ask the owning actor, map errors.
+
+Runs on the IPC server's thread, which only asks, always with a timeout. The status actor
+answers the status texts, the kv store, the cluster log and the RRD dump; the fs actor owns
+the tree (GET_CONFIG, VERIFY_TOKEN, the guest config properties).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from actors import messages as m
+from errors import InvalidArgument, NotFound, NotPermitted, PmxcfsError
+from fusefs.errno_map import errno_for
+from ipc import codec
+from memdb.paths import components, is_private
+from memdb.tree import MAX_FILE_SIZE
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT_S = 30.0
+"""How long a request waits for an actor before it answers EIO (the FUSE layer's figure)."""
+TOKEN_FILE = "priv/token.cfg"
+"""VERIFY_TOKEN looks for a line equal to the token here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """What the server knows about a connection from its accept."""
+
+    read_only: bool
+    """A www-data client: no SET_STATUS, LOG_CLUSTER_MSG or private GET_CONFIG."""
+    pid: int
+    """The client's pid (its cluster log entries carry it)."""
+    buffer_size: int
+    """The largest request the connection can carry."""
+
+
+def error_code(exc: BaseException) -> int:
+    """The response's error field for ``exc``: a negative errno (EIO for the unexpected)."""
+    return -(errno_for(exc) or errno.EIO)
+
+
+def private(path: str) -> bool:
+    """path_is_private, also on the normalised path.
+
+    The C check looks at the path as given, but the tree ignores empty components, so
+    ``nodes/n1//priv/x`` would slip past it; checking the normalised form closes that gap.
+    """
+    return is_private(path) or is_private("/".join(components(path)))
+
+
+class IpcOps:
+    """Answers requests by asking the fs and status actors."""
+
+    def __init__(
+        self, fs: pykka.ActorRef[Any], status: pykka.ActorRef[Any], *, timeout: float = ASK_TIMEOUT_S
+    ) -> None:
+        self._fs = fs
+        self._status = status
+        self._timeout = timeout
+
+    def respond(self, request: bytes, size: int, client: Client) -> bytes:
+        """The encoded response to ``request``, whose header claims ``size`` bytes.
+
+        ``request`` holds ``size`` bytes if 16 <= size <= the buffer size, else as many as
+        are safe to read (at least the 16-byte header). Never raises for bad input.
+        """
+        if len(request) < codec.REQUEST_HEADER.size:  # the binding never hands over less
+            return codec.encode_response(0, error_code(InvalidArgument("request", "shorter than its header")))
+        op_id = codec.request_header(request)[0]
+        try:
+            data = self._carry_out(op_id, request, size, client)
+        except (PmxcfsError, pykka.Timeout, pykka.ActorDeadError) as exc:
+            log.debug("request %d from pid %d refused: %s", op_id, client.pid, exc)
+            return codec.encode_response(op_id, error_code(exc))
+        except Exception:  # a bug must not take the server down: logged, answered EIO
+            log.exception("request %d from pid %d failed", op_id, client.pid)
+            return codec.encode_response(op_id, -errno.EIO)
+        return codec.encode_response(op_id, 0, data)
+
+    def _carry_out(self, op_id: int, request: bytes, size: int, client: Client) -> bytes:
+        op = codec.operation(op_id)
+        if op in codec.WRITE_OPS and client.read_only:
+            raise NotPermitted(op.name, "read-only client")
+        if not codec.REQUEST_HEADER.size <= size <= min(len(request), client.buffer_size):
+            raise InvalidArgument(op.name, f"request size {size} out of range")
+        decoded = codec.decode_request(op, request[:size])
+        log.debug("process %s from pid %d", op.name, client.pid)
+        return self._dispatch(decoded, client)
+
+    def _ask(self, ref: pykka.ActorRef[Any], message: m.Request[Any]) -> Any:
+        return m.ask(ref, message, timeout=self._timeout)
+
+    def _dispatch(self, request: codec.IpcRequest, client: Client) -> bytes:
+        status = self._status
+        match request:
+            case codec.StatusText(name=name):
+                return bytes(self._ask(status, m.GetStatusText(name=name)))
+            case codec.SetStatus(key=key, value=value):
+                self._ask(status, m.SetStatus(key=key, value=value))
+                return b""
+            case codec.GetStatus(key=key, nodename=nodename):
+                return bytes(self._ask(status, m.GetStatus(key=key, nodename=nodename)))
+            case codec.GetConfig(path=path):
+                return self._get_config(path, client)
+            case codec.LogMessage(priority=priority, ident=ident, tag=tag, msg=msg):
+                entry = m.LogClusterMessage(priority=priority, ident=ident, tag=tag, msg=msg, pid=client.pid)
+                self._ask(status, entry)
+                return b""
+            case codec.GetClusterLog(max_entries=max_entries, user=user):
+                dump: str = self._ask(status, m.GetClusterLog(max_entries=max_entries, user=user))
+                return dump.encode("utf-8", "surrogateescape")
+            case codec.RrdDump():
+                return bytes(self._ask(status, m.GetRrdDump()))
+            case codec.GuestProperties(vmid=vmid, properties=properties):
+                return bytes(
+                    self._ask(self._fs, m.GetGuestConfigProperties(vmid=vmid, properties=properties))
+                )
+            case codec.VerifyToken(token=token):
+                self._verify_token(token)
+                return b""
+        raise AssertionError(f"unhandled IPC request {request!r}")  # pragma: no cover
+
+    def _get_config(self, path: str, client: Client) -> bytes:
+        if client.read_only and private(path):
+            raise NotPermitted(path, "private path, read-only client")
+        return bytes(self._ask(self._fs, m.ReadFile(path=path, size=MAX_FILE_SIZE, offset=0)))
+
+    def _verify_token(self, token: bytes) -> None:
+        """Succeeds if a whole line of priv/token.cfg equals ``token`` (never logs the token)."""
+        try:
+            content: bytes = self._ask(self._fs, m.ReadFile(path=TOKEN_FILE, size=MAX_FILE_SIZE, offset=0))
+        except NotFound:
+            raise NotFound(TOKEN_FILE, "no token file") from None
+        if token not in content.split(b"\n"):
+            raise NotFound(TOKEN_FILE, "no such token")

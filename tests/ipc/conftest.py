@@ -1,0 +1,130 @@
+"""Fixtures for the IPC tests: a real fs actor on a tmp DB, a scripted status actor, a served name."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+
+from actors.db_actor import DbActor
+from actors.fs_actor import FsActor
+from actors.messages import (
+    ActivateTree,
+    CreateFile,
+    LoadTree,
+    MakeDir,
+    OpenStore,
+    PrepareStore,
+    WriteFile,
+    ask,
+)
+from ipc.server import IpcServer
+
+TIMEOUT = 10.0
+
+
+class FakeStatus(pykka.ThreadingActor):
+    """Stands in for the status actor: records each request, answers what the test set up."""
+
+    def __init__(self, received: list[object], answers: dict[type, object]) -> None:
+        super().__init__()
+        self._received = received
+        self._answers = answers
+
+    def on_receive(self, message: object) -> object:
+        self._received.append(message)
+        answer = self._answers.get(type(message))
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+@dataclass
+class Status:
+    """A started FakeStatus with what it received and will answer."""
+
+    ref: pykka.ActorRef[Any]
+    received: list[object] = field(default_factory=list)
+    answers: dict[type, object] = field(default_factory=dict)
+
+    def of(self, kind: type) -> list[Any]:
+        return [m for m in self.received if isinstance(m, kind)]
+
+
+@pytest.fixture
+def status() -> Status:
+    received: list[object] = []
+    answers: dict[type, object] = {}
+    return Status(FakeStatus.start(received, answers), received, answers)
+
+
+class Tree:
+    """The fs actor and a way to fill its tree."""
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self.ref = ref
+
+    def mkdir(self, *paths: str) -> None:
+        for path in paths:
+            ask(self.ref, MakeDir(path=path), timeout=TIMEOUT)
+
+    def write(self, path: str, data: bytes) -> None:
+        ask(self.ref, CreateFile(path=path), timeout=TIMEOUT)
+        if data:
+            ask(self.ref, WriteFile(path=path, data=data, offset=0), timeout=TIMEOUT)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    """A started fs actor (local mode, no status actor) on a fresh tmp database."""
+    db = DbActor.start(str(tmp_path / "config.db"))
+    fs = FsActor.start(db, None, quorate=True)
+    rows = ask(db, OpenStore(), timeout=TIMEOUT)
+    ask(fs, LoadTree(rows=rows), timeout=TIMEOUT)
+    ask(db, PrepareStore(), timeout=TIMEOUT)
+    ask(fs, ActivateTree(), timeout=TIMEOUT)
+    return Tree(fs)
+
+
+GUESTS = {
+    "nodes/node1/qemu-server/100.conf": (
+        b"name: vm100\nmemory: 2048\ncores: 2\nostype: l26\n\n[snap1]\nname: old\n"
+    ),
+    "nodes/node2/qemu-server/200.conf": b"name: VM200\nmemory: 1024\n",
+    "nodes/node2/lxc/101.conf": b"hostname: ct101\nmemory: 512\n",
+}
+"""Guests giving the property answers captured from the C node, in its vmlist order."""
+TOKENS = b"root@pam!test 11111111-2222-3333-4444-555555555555\n"
+
+
+def fill(tree: Tree) -> None:
+    """The content the captured IPC sweep read: guests, a token file, a folder."""
+    tree.mkdir("nodes", "nodes/node1", "nodes/node1/qemu-server", "nodes/node2", "nodes/node2/qemu-server")
+    tree.mkdir("nodes/node2/lxc", "priv", "testdir", "nodes/node1/priv")
+    for path, data in GUESTS.items():
+        tree.write(path, data)
+    tree.write("priv/token.cfg", TOKENS)
+    tree.write("nodes/node1/priv/key", b"secret\n")
+    tree.write("datacenter.cfg", b"keyboard: en-us\n")
+    tree.write("empty.cfg", b"")
+
+
+@pytest.fixture
+def service_name() -> str:
+    """A name no other test or daemon serves (abstract sockets are per network namespace)."""
+    return f"pve2-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def server(tree: Tree, status: Status, service_name: str) -> Iterator[IpcServer]:
+    """An IPC server in this process on the tree and the scripted status actor."""
+    fill(tree)
+    srv = IpcServer(tree.ref, status.ref, www_gid=33, name=service_name, timeout=TIMEOUT)
+    srv.start()
+    yield srv
+    srv.stop()
