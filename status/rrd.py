@@ -29,6 +29,8 @@ CURRENT_VERSION = "9.0"
 """Keys ``pve-<type>-9.0/`` carry exactly the columns of the files written here."""
 STEP_S = 60
 HEARTBEAT_S = 120
+BASE_DIR_MODE = 0o755
+"""A missing base directory is made with this mode."""
 DIR_MODE = 0o750
 _RRAS = tuple(
     f"RRA:{cf}:0.5:{steps}:{rows}"
@@ -226,7 +228,7 @@ class RrdWriter:
         """Set up a writer.
 
         Args:
-            base_dir: the directory of the ``pve-<type>-9.0`` directories (not created here).
+            base_dir: the directory of the ``pve-<type>-9.0`` directories (made when missing).
             daemon_address: rrdcached's ``unix:<path>``, or None to write with librrd only.
             midnight: the start time of new files.
 
@@ -274,8 +276,13 @@ class RrdWriter:
         return self._write(path, update)
 
     def _create(self, path: str, target: RrdTarget) -> bool:
-        """Make the missing directories (0750) and the file, starting at midnight; never overwrite."""
+        """Make the missing directories (0750) and the file, starting at midnight; never overwrite.
+
+        A missing base directory is made too (0755, as the rrdcached package ships it), so that a
+        node without rrdcached installed still keeps its RRD files.
+        """
         try:
+            os.makedirs(self._base_dir, BASE_DIR_MODE, exist_ok=True)
             directory = self._base_dir
             for part in target.parts[:-1]:
                 directory = os.path.join(directory, part)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from daemon.identity import resolve_node_ip
 from tests.cluster.helpers import fresh_mode, wait_until
 from tests.cluster.lab import CorosyncLab, NodeDaemon
 from tests.cluster.nodes import QUORATE_S, start_daemon, start_nodes
-from tests.integration.daemon import require_fuse
+from tests.integration.daemon import REPO, require_fuse
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 
@@ -45,6 +47,15 @@ def status_json(pve: NodeDaemon, name: str) -> dict[str, Any]:
 def node_ip(lab: CorosyncLab, i: int) -> str:
     """What node i announces: its name resolved, else its ring0 address (the lab's names don't resolve)."""
     return resolve_node_ip(f"node{i}") or lab.addr(i)
+
+
+def ipc(lab: CorosyncLab, i: int, *args: str) -> bytes:
+    """Run the IPC client inside node i's netns (its pmxcfs's "pve2"); returns its output."""
+    done = lab.node_exec(
+        i, [sys.executable, "-m", "ipc.client", *args], cwd=REPO, text=False, timeout=60, check=False
+    )
+    assert done.returncode == 0, f"node{i} ipc {args}: {done.stderr.decode(errors='replace')}"
+    return bytes(done.stdout)
 
 
 def wait_status(pve: NodeDaemon, name: str, check: Any, timeout: float = SYNC_S) -> Any:
@@ -167,6 +178,10 @@ def test_restarted_node_gets_the_others_status_and_log_back(
             pve, ".members", lambda m: {k: v.get("ip") for k, v in m.get("nodelist", {}).items()} == ips
         )
     originals = startup_entries(n1)
+    # a new process counts its log entries from uid 1 again: within the second of the old
+    # process's first entry they would be the same entry (reference 6.3), so let that second pass
+    started = max(entry[2] for entry in originals)
+    wait_until(lambda: int(time.time()) > started, 2.0, lambda: "the next second")
     assert cluster3.stop_pmxcfs(3) == 0
     online_everywhere([n1, n2], [1, 2])
     n3 = start_daemon(cluster3, tmp_path, 3)
@@ -187,3 +202,106 @@ def test_restarted_node_gets_the_others_status_and_log_back(
     for pve in (n1, n2):
         wait_until(lambda pve=pve: len(startup_entries(pve)) == 4, SYNC_S, lambda: "node3's new entry")
     assert wait_status(n3, ".members", lambda m: m["cluster"]["quorate"] == 1, timeout=QUORATE_S)
+
+
+# ----- through IPC: kv, RRD and cluster log messages as the Proxmox tools send them ----------
+
+
+def log_count(pve: NodeDaemon, msg: str) -> int:
+    return sum(1 for e in log_entries(pve) if e["msg"] == msg)
+
+
+def test_a_log_entry_made_on_node1_appears_on_every_node_once(
+    cluster3: CorosyncLab, tmp_path: Path, three: list[NodeDaemon]
+) -> None:
+    msg = f"hello from node1 {time.monotonic_ns()}"
+    ipc(cluster3, 1, "log-cluster-msg", "5", "root@pam", "pvetest", msg)
+    for pve in three:
+        wait_until(lambda pve=pve: log_count(pve, msg) == 1, SYNC_S, lambda pve=pve: f"{pve.nodename} log")
+    entry = next(e for e in log_entries(three[1]) if e["msg"] == msg)
+    assert (entry["node"], entry["user"], entry["tag"], entry["pri"]) == ("node1", "root@pam", "pvetest", 5)
+    # a membership change merges every log: still once everywhere, and the new process gets it
+    assert cluster3.stop_pmxcfs(3) == 0
+    n3 = start_daemon(cluster3, tmp_path, 3)
+    wait_until(lambda: log_count(n3, msg) == 1, SYNC_S, lambda: f"node3 log {log_entries(n3)[:5]}")
+    online_everywhere([three[0], three[1], n3], [1, 2, 3])
+    for pve in (three[0], three[1], n3):
+        assert log_count(pve, msg) == 1
+    # and the cluster log over IPC says the same
+    data = json.loads(ipc(cluster3, 2, "get-cluster-log", "--user", "root@pam"))["data"]
+    assert [e["msg"] for e in data].count(msg) == 1
+
+
+def test_kv_and_rrd_updates_reach_every_node(cluster3: CorosyncLab, three: list[NodeDaemon]) -> None:
+    ipc(cluster3, 1, "set-status", "kv/test", "one")
+    ipc(cluster3, 1, "set-status", "kv/test", "two")
+    now = int(time.time())
+    data = f"1000:0:{now}:0.5:4:0.25:0.01:8000:4000:1000:0:50000:20000:1000:2000"
+    ipc(cluster3, 1, "set-status", "rrd/pve2-node/node1", data)
+    for i, pve in zip((1, 2, 3), three, strict=True):
+        wait_until(
+            lambda i=i: ipc(cluster3, i, "get-status", "kv/test", "node1") == b"two\0",
+            SYNC_S,
+            lambda i=i: f"node{i} kv/test of node1",
+        )
+        version = status_json(pve, ".version")["kvstore"]
+        assert version["node1"] == {"kv/test": 1}
+        # every node writes the RRD file of every node's data, and lists it in .rrd
+        wait_until(
+            lambda pve=pve: (pve.base / "rrd" / "pve-node-9.0" / "node1").is_file(),
+            SYNC_S,
+            lambda: "rrd file",
+        )
+        assert f"pve2-node/node1:{data}\n" in status(pve, ".rrd")
+    # the other nodes keep it in node1's table, not their own
+    done = cluster3.node_exec(
+        2,
+        [sys.executable, "-m", "ipc.client", "get-status", "kv/test"],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "ENOENT" in done.stderr
+
+
+def test_restarted_node_gets_the_others_kv_back(
+    cluster3: CorosyncLab, tmp_path: Path, three: list[NodeDaemon]
+) -> None:
+    ipc(cluster3, 1, "set-status", "kv/persist", "kept")
+    wait_until(
+        lambda: ipc(cluster3, 3, "get-status", "kv/persist", "node1") == b"kept\0", SYNC_S, lambda: "node3 kv"
+    )
+    assert cluster3.stop_pmxcfs(3) == 0
+    n3 = start_daemon(cluster3, tmp_path, 3)
+    # node1 re-broadcasts its kv entries after the sync: the new process learns them
+    wait_until(
+        lambda: ipc(cluster3, 3, "get-status", "kv/persist", "node1") == b"kept\0",
+        SYNC_S,
+        lambda: "node3 kv after restart",
+    )
+    assert status_json(n3, ".version")["kvstore"]["node1"] == {"kv/persist": 0}
+
+
+def test_ipc_answers_with_what_other_nodes_did(cluster3: CorosyncLab, three: list[NodeDaemon]) -> None:
+    n1, _, n3 = three
+    n1.path("nodes/node1/qemu-server").mkdir(parents=True, exist_ok=True)
+    n1.path("nodes/node1/qemu-server/200.conf").write_text("name: web\nmemory: 2048\n")
+    wait_status(n3, ".vmlist", lambda v: "200" in v.get("ids", {}))
+    guests = json.loads(ipc(cluster3, 3, "get-guest-list"))
+    assert guests["ids"]["200"]["node"] == "node1"
+    assert ipc(cluster3, 3, "get-config", "nodes/node1/qemu-server/200.conf") == b"name: web\nmemory: 2048\n"
+    assert json.loads(ipc(cluster3, 3, "get-guest-config-property", "200", "memory")) == {
+        "200": {"memory": "2048"}
+    }
+    info = wait_until(
+        lambda: (
+            (text := ipc(cluster3, 2, "get-cluster-info"))
+            and all(n["online"] == 1 for n in json.loads(text)["nodelist"].values())
+            and text
+        ),
+        SYNC_S,
+        lambda: "node2 cluster info",
+    )
+    assert json.loads(info)["nodelist"]["node1"]["ip"] == node_ip(cluster3, 1)
+    assert json.loads(ipc(cluster3, 2, "get-fs-version"))["vmlist"] >= 1

@@ -404,10 +404,25 @@ def test_an_old_timestamp_is_refused(writer: RrdWriter, base: Path, caplog: pyte
     assert "illegal attempt to update" in caplog.text
 
 
-def test_a_missing_base_directory_is_a_create_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    writer = RrdWriter(str(tmp_path / "missing"), None, midnight=lambda: START)
+def test_a_missing_base_directory_is_made(tmp_path: Path) -> None:
+    writer = RrdWriter(str(tmp_path / "missing" / "db"), None, midnight=lambda: START)
+    assert writer.update("pve2-node/n1", node_data(T1, NODE_VALUES[:12]))
+    assert all_files(tmp_path) == [
+        "missing",
+        "missing/db",
+        "missing/db/pve-node-9.0",
+        "missing/db/pve-node-9.0/n1",
+    ]
+    assert (tmp_path / "missing" / "db").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_base_that_cannot_be_made_is_a_create_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "file").write_text("")
+    writer = RrdWriter(str(tmp_path / "file" / "db"), None, midnight=lambda: START)
     assert not writer.update("pve2-node/n1", node_data(T1, NODE_VALUES[:12]))
-    assert all_files(tmp_path) == []
+    assert all_files(tmp_path) == ["file"]
     assert "RRD create error" in caplog.text
 
 
