@@ -24,6 +24,7 @@ from actors.messages import (
     CreateFile,
     LoadTree,
     Lookup,
+    ModeChosen,
     OpenStore,
     PrepareStore,
     SetQuorate,
@@ -166,9 +167,11 @@ def choose_mode(actors: Actors, opts: Options) -> bool:
     if lookup.attr is None or opts.local:
         log.debug("using local mode (corosync.conf does not exist)")
         ask(actors.fs, SetQuorate(quorate=True), timeout=STARTUP_TIMEOUT_S)
+        actors.status.tell(ModeChosen(mode="local"))
         return True
     log.info("cluster mode: read-only until corosync reports quorum")
     ask(actors.fs, SetQuorate(quorate=False), timeout=STARTUP_TIMEOUT_S)
+    actors.status.tell(ModeChosen(mode="cluster"))
     return False
 
 

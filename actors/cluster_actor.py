@@ -94,10 +94,22 @@ class ClusterActor(pykka.ThreadingActor):
         self._dcdb_app: DcdbApp | None = None
         cpg = cpg or CpgHandle
         self._kvstore = DfsmGroup(
-            STATUS_GROUP, "kvstore", self._new_kvstore_dfsm, poller, on_down=self._offline, cpg=cpg
+            STATUS_GROUP,
+            "kvstore",
+            self._new_kvstore_dfsm,
+            poller,
+            on_down=self._offline,
+            report=self._report,
+            cpg=cpg,
         )
         self._dcdb = DfsmGroup(
-            DCDB_GROUP, "dcdb", self._new_dcdb_dfsm, poller, on_result=self._finish, cpg=cpg
+            DCDB_GROUP,
+            "dcdb",
+            self._new_dcdb_dfsm,
+            poller,
+            on_result=self._finish,
+            report=self._report,
+            cpg=cpg,
         )
         self._last_verify = clock()
         self._ever_quorate = False
@@ -176,6 +188,11 @@ class ClusterActor(pykka.ThreadingActor):
         log.info("members of %s: %s", STATUS_GROUP.decode(), sorted(online) or "none")
         for listener in self._listeners:
             listener.tell(MembershipChanged(online=online))
+
+    def _report(self, event: object) -> None:
+        """Connection and sync state changes, for .health."""
+        for listener in self._listeners:
+            listener.tell(event)
 
     def _offline(self) -> None:
         self._set_online(frozenset())

@@ -34,6 +34,8 @@ class Service:
     """Called once when the connection is lost or closed."""
     after_dispatch: Callable[[], None] = lambda: None
     """Called after each successful dispatch."""
+    on_state: Callable[[str, bool], None] = lambda name, connected: None
+    """Told (name, connected) whenever the connection comes up or goes down (for .health)."""
     handle: Any = None
     """The open CpgHandle/QuorumHandle/CmapHandle, or None while down."""
     fd: int = -1
@@ -67,6 +69,7 @@ class Service:
             log.info("service %s connected", self.name)
         self.failures = 0
         poller.watch(self.fd, owner)
+        self.on_state(self.name, True)
         return True
 
     def dispatch(self, poller: FdPoller, owner: pykka.ActorRef[Any]) -> None:
@@ -97,6 +100,7 @@ class Service:
         poller.forget(self.fd)
         self._close_quietly()
         self.on_down()
+        self.on_state(self.name, False)
 
     def _close_quietly(self) -> None:
         handle, self.handle, self.fd = self.handle, None, -1

@@ -18,6 +18,7 @@ import pykka
 
 from actors.corosync_service import Service
 from actors.fdpoller import FdPoller
+from actors.messages import GroupModeChanged, ServiceStateChanged
 from bindings.libcpg import CpgAddress, CpgHandle
 from dfsm import Action, Dfsm, Leave, LocalResult, Member, ModeChanged, Multicast
 from errors import CsError, CsTryAgain
@@ -57,6 +58,7 @@ class DfsmGroup:
         *,
         on_result: Callable[[LocalResult, pykka.Future[Any] | None], None] = lambda result, waiter: None,
         on_down: Callable[[], None] = lambda: None,
+        report: Callable[[object], None] = lambda event: None,
         cpg: Callable[[], CpgHandle] = CpgHandle,
     ) -> None:
         self.group = group
@@ -66,7 +68,14 @@ class DfsmGroup:
         self._on_down = on_down
         self._cpg = cpg
         self._poller = poller
-        self.service = Service(label, self._connect, on_down=self._down, after_dispatch=self._leave_if_asked)
+        self._report = report
+        self.service = Service(
+            label,
+            self._connect,
+            on_down=self._down,
+            after_dispatch=self._leave_if_asked,
+            on_state=lambda name, connected: report(ServiceStateChanged(name=name, connected=connected)),
+        )
         self.dfsm: Dfsm | None = None
         self._waiters: dict[int, pykka.Future[Any]] = {}
         self._leave_asked = False
@@ -163,6 +172,7 @@ class DfsmGroup:
                     self._on_result(action, self._waiters.pop(action.count, None))
                 case ModeChanged(old=old, new=new):
                     log.info("%s mode %s -> %s", self.label, old.name, new.name)
+                    self._report(GroupModeChanged(group=self.label, mode=new.name.lower()))
                 case Leave(reason=reason):
                     log.warning("%s leaves the group: %s", self.label, reason)
                     self._leave_asked = True

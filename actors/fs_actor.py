@@ -47,9 +47,18 @@ from actors.messages import (
     WriteFile,
     ask,
 )
+from actors.refusals import RefusalLog, ReportingFuture
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
 from dcdb.sync import build_commit, update_record
-from errors import CorruptDatabase, ErrorLatched, NotFound, NotQuorate, StorageError, WireFormatError
+from errors import (
+    CorruptDatabase,
+    ErrorLatched,
+    NotFound,
+    NotQuorate,
+    PmxcfsError,
+    StorageError,
+    WireFormatError,
+)
 from memdb.guestconf import guest_properties
 from memdb.loader import load_memdb
 from memdb.tree import Applied, MemDb
@@ -118,6 +127,7 @@ class FsActor(pykka.ThreadingActor):
         self._memdb = MemDb(clock=clock)
         self._cluster: pykka.ActorRef[Any] | None = None
         """Cluster mode: changes go there and come back as ApplyDelivered, in total order."""
+        self._refusals = RefusalLog(status, clock=clock, wallclock=wallclock)
 
     def on_receive(self, message: object) -> object:
         """Dispatch one message; asked errors go back to the caller."""
@@ -168,6 +178,14 @@ class FsActor(pykka.ThreadingActor):
             return None
 
     def _change(self, message: object) -> object:
+        """A change request: applied here (local mode) or proposed to the cluster."""
+        try:
+            return self._change_now(message)
+        except PmxcfsError as exc:
+            self._refusals.refused(message, exc)
+            raise
+
+    def _change_now(self, message: object) -> object:
         if self._cluster is not None:
             return self._propose(message)
         now = int(self._wallclock()) & 0xFFFFFFFF
@@ -207,7 +225,7 @@ class FsActor(pykka.ThreadingActor):
                 self._cluster.tell(
                     Propose(subtype=DcdbMessageType.UNLOCK_REQUEST, message=unlock, reply=None)
                 )
-        reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+        reply = ReportingFuture(message, self._refusals)
         subtype, payload = proposal
         self._cluster.tell(Propose(subtype=subtype, message=payload, reply=reply))
         return Deferred(reply)

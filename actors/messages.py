@@ -437,6 +437,46 @@ class KvstoreSynced:
     """Event: the kvstore group finished syncing; publish this node's IP (``nodeip``)."""
 
 
+# ----- .health: what an operator needs when writes fail ------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModeChosen:
+    """Event to the status actor: the daemon runs in this mode ("local" or "cluster") for good."""
+
+    mode: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeRefused:
+    """Event to the status actor: a change was refused (also logged once by the fs actor)."""
+
+    op: str
+    path: str
+    error: str
+    """The errno name the caller got (EACCES, EFBIG, ...)."""
+    reason: str
+    time: int
+    latched: bool = False
+    """The tree now refuses every change until restart (a failed database write)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceStateChanged:
+    """Event to the status actor: a corosync connection (quorum, cmap, kvstore, dcdb) went up or down."""
+
+    name: str
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupModeChanged:
+    """Event to the status actor: the DFSM of a CPG group (kvstore, dcdb) changed its mode."""
+
+    group: str
+    mode: str
+
+
 # ----- corosync services (quorum actor, cluster actor) ----------------------------
 
 

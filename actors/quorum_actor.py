@@ -24,6 +24,7 @@ from actors.messages import (
     GetServiceStates,
     QuorumChanged,
     ServiceState,
+    ServiceStateChanged,
     Tick,
 )
 from bindings._types import CS_TRACK_CHANGES
@@ -73,8 +74,15 @@ class QuorumActor(pykka.ThreadingActor):
         self._clock = clock
         self._quorate = False
         self._config_dirty = False
-        self._quorum = Service("quorum", self._connect_quorum, on_down=lambda: self._set_quorate(False))
-        self._cmap = Service("cmap", self._connect_cmap, after_dispatch=self._reread_config)
+        self._quorum = Service(
+            "quorum",
+            self._connect_quorum,
+            on_down=lambda: self._set_quorate(False),
+            on_state=self._tell_state,
+        )
+        self._cmap = Service(
+            "cmap", self._connect_cmap, after_dispatch=self._reread_config, on_state=self._tell_state
+        )
 
     def on_start(self) -> None:
         """Connect right away; later retries come with the ticks."""
@@ -100,6 +108,10 @@ class QuorumActor(pykka.ThreadingActor):
                 return tuple(ServiceState(s.name, s.connected) for s in (self._quorum, self._cmap))
             case _:
                 return super().on_receive(message)
+
+    def _tell_state(self, name: str, connected: bool) -> None:
+        for listener in self._config_listeners:
+            listener.tell(ServiceStateChanged(name=name, connected=connected))
 
     def _start_due(self) -> None:
         now = self._clock()

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pykka
@@ -24,6 +25,7 @@ from actors.messages import (
     AttachKvstore,
     BroadcastKv,
     BroadcastLog,
+    ChangeRefused,
     ClusterConfig,
     ClusterConfigChanged,
     GetClogState,
@@ -31,15 +33,18 @@ from actors.messages import (
     GetRrdDump,
     GetStatus,
     GetStatusText,
+    GroupModeChanged,
     KvDelivered,
     KvstoreSynced,
     LogClusterMessage,
     LogDelivered,
     MembershipChanged,
     MergeClogStates,
+    ModeChosen,
     QuorumChanged,
     ReadStatusFile,
     RenderStatusFile,
+    ServiceStateChanged,
     SetStatus,
     TreeChanged,
     TreeReloaded,
@@ -50,6 +55,7 @@ from actors.messages import (
 from errors import BadStatusValue, NotFound, StatusFileRefused, WireFormatError
 from memdb.records import VmListSnapshot
 from status.clusterlog import DEFAULT_DUMP_MAX, MAX_PRIORITY, ClusterLog, new_entry, to_ascii
+from status.health import Health, Refusal
 from status.kvtables import NODEIP_KEY, IpSet, RrdUpdate, SetOutcome, StatusTables, check_local_size
 from status.render import render_members, render_version, render_vmlist
 from status.tracked import TRACKED_FILES
@@ -58,7 +64,9 @@ from wire.kvstore import ClogEntry, decode_clog
 log = logging.getLogger(__name__)
 
 STATUS_FILES = (".version", ".members", ".vmlist", ".rrd", ".clusterlog", ".debug")
-"""The function files at the root of the mount."""
+"""The original's function files at the root of the mount, listed by readdir."""
+HIDDEN_STATUS_FILES = (".health",)
+"""Ours: reachable by name, not listed, so that the root listing stays the original's."""
 
 LOG_PRIORITY_INFO = 6
 MAX_EARLY_UPDATES = 1000
@@ -72,7 +80,8 @@ class StatusActor(pykka.ThreadingActor):
     """Owns the status state and renders the status files.
 
     Accepts events TreeChanged, TreeReloaded, VmListChanged, ClusterConfigChanged,
-    MembershipChanged, QuorumChanged, KvDelivered, LogDelivered, KvstoreSynced; requests from
+    MembershipChanged, QuorumChanged, KvDelivered, LogDelivered, KvstoreSynced, and for .health
+    ModeChosen, ChangeRefused, ServiceStateChanged, GroupModeChanged; requests from
     the FUSE layer (RenderStatusFile, ReadStatusFile, WriteStatusFile, TruncateStatusFile), the
     IPC server (GetStatusText, SetStatus, GetStatus, LogClusterMessage, GetClusterLog,
     GetRrdDump) and the cluster actor (AttachKvstore, GetClogState, MergeClogStates).
@@ -107,6 +116,7 @@ class StatusActor(pykka.ThreadingActor):
         self._quorate = False
         self._online: frozenset[int] = frozenset()
         self._kvstore: pykka.ActorRef[Any] | None = None
+        self._health = Health(nodename)
         self._early: list[tuple[int, str, bytes]] = []
         """Remote updates received before the corosync nodelist was read."""
         self._announce_pending = False
@@ -147,9 +157,29 @@ class StatusActor(pykka.ThreadingActor):
             case MembershipChanged(online=online):
                 self._online = online
                 self._clinfo += 1
+                self._health = replace(self._health, online=tuple(sorted(online)))
                 return None
             case QuorumChanged(quorate=quorate):
                 self._quorate = quorate
+                self._health = replace(self._health, quorate=quorate)
+                return None
+            case _:
+                return self._on_health(message)
+
+    def _on_health(self, message: object) -> object:
+        match message:
+            case ModeChosen(mode=mode):
+                self._health = replace(self._health, mode=mode, quorate=mode == "local" or self._quorate)
+                return None
+            case ChangeRefused():
+                refusal = Refusal(message.time, message.op, message.path, message.error, message.reason)
+                self._health = self._health.with_refusal(refusal, latched=message.latched)
+                return None
+            case ServiceStateChanged(name=name, connected=connected):
+                self._health = self._health.with_service(name, connected)
+                return None
+            case GroupModeChanged(group=group, mode=mode):
+                self._health = self._health.with_sync(group, mode)
                 return None
             case _:
                 return self._on_request(message)
@@ -343,6 +373,8 @@ class StatusActor(pykka.ThreadingActor):
                 return self._log.dump_json()
             case ".debug":
                 return "1\n" if self._debug else "0\n"
+            case ".health":
+                return self._health.render()
         raise NotFound(name, "no such status file")
 
     def _render(self, name: str) -> int:

@@ -38,7 +38,7 @@ from actors.messages import (
     WriteStatusFile,
     ask,
 )
-from actors.status_actor import STATUS_FILES
+from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES
 from errors import PmxcfsError
 from fusefs.errno_map import errno_for
 from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
@@ -71,10 +71,11 @@ def route(path: str) -> tuple[Route, str]:
     if not rel:
         return Route.ROOT, rel
     first, _, rest = rel.partition("/")
-    if first in STATUS_FILES or first in LINK_NAMES:
+    status = first in STATUS_FILES or first in HIDDEN_STATUS_FILES
+    if status or first in LINK_NAMES:
         if rest.strip("/"):
             return Route.NONE, rel
-        return (Route.STATUS if first in STATUS_FILES else Route.LINK), first
+        return (Route.STATUS if status else Route.LINK), first
     return Route.MEMDB, rel
 
 

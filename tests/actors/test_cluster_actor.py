@@ -22,9 +22,11 @@ from actors.messages import (
     BroadcastLog,
     FdReadable,
     GetServiceStates,
+    GroupModeChanged,
     KvstoreSynced,
     MembershipChanged,
     ServiceState,
+    ServiceStateChanged,
     Tick,
 )
 from bindings.libcpg import CpgAddress, CpgReason
@@ -289,6 +291,17 @@ def test_broadcasts_are_kvstore_normal_messages(corosync: Corosync, started: Par
     assert kvstore.decode_log(log_message.payload) == entry
 
 
+def test_connection_and_mode_changes_are_reported(corosync: Corosync, started: Parts) -> None:
+    started.dispatch()
+    assert started.status.of(ServiceStateChanged) == [ServiceStateChanged(name="kvstore", connected=True)]
+    assert started.status.of(GroupModeChanged) == [GroupModeChanged(group="kvstore", mode="synced")]
+    corosync.confchg([1, 2], joined=[2])
+    started.dispatch()
+    assert started.status.of(GroupModeChanged)[-1] == GroupModeChanged(group="kvstore", mode="start_sync")
+    started.actor.on_stop()
+    assert started.status.of(ServiceStateChanged)[-1] == ServiceStateChanged(name="kvstore", connected=False)
+
+
 def test_broadcast_while_down_is_dropped(corosync: Corosync, parts: Parts) -> None:
     corosync.running = False
     parts.actor.on_start()
@@ -392,11 +405,14 @@ def test_stop_finalizes_and_tells_offline(corosync: Corosync, started: Parts) ->
 
 
 class Inbox:
+    """Collects the membership news (connection and mode events are tested above)."""
+
     def __init__(self) -> None:
         self.q: queue.Queue[object] = queue.Queue()
 
     def tell(self, message: object) -> None:
-        self.q.put(message)
+        if isinstance(message, MembershipChanged):
+            self.q.put(message)
 
     def next(self) -> Any:
         return self.q.get(timeout=WAIT_S)

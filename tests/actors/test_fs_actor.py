@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pykka
@@ -10,6 +11,7 @@ import pytest
 from actors.fs_actor import FsActor
 from actors.messages import (
     ActivateTree,
+    ChangeRefused,
     CreateFile,
     GetIndex,
     GetStatFs,
@@ -29,6 +31,7 @@ from actors.messages import (
     VmListChanged,
     WriteFile,
 )
+from actors.refusals import describe
 from errors import (
     AccessDenied,
     AlreadyExists,
@@ -38,6 +41,7 @@ from errors import (
     NotFound,
     NotQuorate,
 )
+from fusefs.errno_map import errno_for
 from memdb.records import DT_DIR, DT_REG, VmListSnapshot
 from tests.actors.conftest import NOW, Recorder, raw_rows
 from tests.fakes.clock import Clock
@@ -166,7 +170,11 @@ def test_refused_changes_raise_and_change_nothing(
         fs.on_receive(message)
     assert fs.on_receive(GetIndex()) == index
     assert raw_rows(db_path) == rows
-    assert recorder.told == []
+    # nothing changed; the status actor only hears of the refusal (for .health)
+    (refused,) = recorder.told
+    assert isinstance(refused, ChangeRefused)
+    assert refused.op == describe(message)[0]
+    assert refused.error == errno.errorcode[errno_for(error())]
 
 
 def test_truncate_to_the_limit_is_allowed(fs: FsActor) -> None:
@@ -246,7 +254,8 @@ def test_vm_configs_announce_the_vmlist(fs: FsActor, recorder: Recorder) -> None
 
     with pytest.raises(AlreadyExists):
         fs.on_receive(CreateFile(path="nodes/node1/qemu-server/100.conf"))
-    assert recorder.told == []
+    assert recorder.of(VmListChanged) == []  # refused: the vmlist stays (the refusal is reported)
+    assert [m.reason for m in recorder.of(ChangeRefused)] == ["VMID 100 already exists on another node or type"]
 
     fs.on_receive(Remove(path="nodes/node1/lxc/100.conf"))
     (gone,) = recorder.of(VmListChanged)

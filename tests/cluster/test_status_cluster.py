@@ -9,6 +9,7 @@ awaited with a deadline poll.
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from daemon.identity import resolve_node_ip
-from tests.cluster.helpers import fresh_mode, wait_until
+from tests.cluster.helpers import fresh_mode, wait_until, write_errno
 from tests.cluster.lab import CorosyncLab, NodeDaemon
 from tests.cluster.nodes import QUORATE_S, start_daemon, start_nodes
 from tests.integration.daemon import REPO, require_fuse
@@ -305,3 +306,31 @@ def test_ipc_answers_with_what_other_nodes_did(cluster3: CorosyncLab, three: lis
     )
     assert json.loads(info)["nodelist"]["node1"]["ip"] == node_ip(cluster3, 1)
     assert json.loads(ipc(cluster3, 2, "get-fs-version"))["vmlist"] >= 1
+
+
+# ----- .health ---------------------------------------------------------------------------
+
+
+def test_health_says_not_quorate_when_quorum_is_lost(cluster3: CorosyncLab, three: list[NodeDaemon]) -> None:
+    n1 = three[0]
+    health = wait_status(
+        n1, ".health", lambda h: h["writable"] and h["sync"] == {"dcdb": "synced", "kvstore": "synced"}
+    )
+    assert health["mode"] == "cluster"
+    assert health["corosync"] == {"quorum": True, "cmap": True, "kvstore": True, "dcdb": True}
+    assert health["online"] == [1, 2, 3]
+    for pve in three[1:]:
+        cluster3.stop_pmxcfs(int(pve.nodename.removeprefix("node")))
+    cluster3.kill(2)
+    cluster3.kill(3)
+    health = wait_status(n1, ".health", lambda h: not h["quorate"], timeout=DETECT_S)
+    assert health["writable"] is False
+    assert "not quorate" in health["not_writable_because"]
+    assert health["corosync"]["quorum"] is True  # corosync itself is still there: no quorum, not no link
+    assert write_errno(n1.path("refused.cfg")) == errno.EACCES
+    refusal = wait_status(n1, ".health", lambda h: h["last_refusal"] is not None)["last_refusal"]
+    assert (refusal["op"], refusal["error"]) == ("create", "EACCES")
+    assert "quorate" in refusal["reason"]
+    assert any("refused create refused.cfg" in line for line in n1.lines)
+    cluster3.start(2)
+    wait_status(n1, ".health", lambda h: h["quorate"] and h["writable"], timeout=QUORATE_S * 2)

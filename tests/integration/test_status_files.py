@@ -376,3 +376,28 @@ def test_writes_to_other_status_files_are_eio(pve: Daemon) -> None:
         expect_errno(errno.EIO, open, pve.path(name), "w")  # O_TRUNC: the truncate fails
         if before is not None and name != ".version":
             assert read_status(pve, name) == before
+
+
+# ----- .health (ours) ----------------------------------------------------------------------
+
+
+def test_health_in_local_mode_and_after_a_refusal(pve: Daemon) -> None:
+    health = read_json(pve, ".health")
+    assert (health["mode"], health["quorate"], health["writable"]) == ("local", True, True)
+    assert health["last_refusal"] is None
+    assert ".health" not in os.listdir(pve.mount)  # reachable by name; the root listing stays the original's
+    big = pve.path("big.cfg")
+    big.write_bytes(b"")
+    expect_errno(errno.EFBIG, lambda: os.truncate(big, MIB + 1))
+    health = read_json(pve, ".health")
+    assert health["refused_changes"] == 1
+    assert health["last_refusal"]["op"] == "truncate"
+    assert health["last_refusal"]["path"] == "big.cfg"
+    assert health["last_refusal"]["error"] == "EFBIG"
+    assert health["writable"] is True  # one refusal does not make the tree read-only
+    assert any("refused truncate big.cfg" in line and "(EFBIG)" in line for line in pve.lines)
+
+
+def test_health_is_read_only_like_the_other_status_files(pve: Daemon) -> None:
+    expect_errno(errno.EIO, lambda: pve.path(".health").write_text("x"))
+    assert read_json(pve, ".health")["mode"] == "local"

@@ -1,0 +1,101 @@
+""".health: what an operator needs to know when writes fail (our addition; the C pmxcfs has none).
+
+One JSON object: the mode, quorum, whether changes are accepted and if not why, the sync state
+of both CPG groups, the database error latch, the last refused change with its reason, and
+the state of every corosync connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import ujson
+
+CLUSTER_SERVICES = ("quorum", "cmap", "kvstore", "dcdb")
+"""The corosync connections of cluster mode, in the order shown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The last refused change."""
+
+    time: int
+    op: str
+    path: str
+    error: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Everything .health shows; updated by replacing fields (frozen)."""
+
+    nodename: str
+    mode: str = "starting"
+    """"local", "cluster", or "starting" until the database is loaded."""
+    quorate: bool = False
+    latched: bool = False
+    services: dict[str, bool] = field(default_factory=dict)
+    sync: dict[str, str] = field(default_factory=dict)
+    online: tuple[int, ...] = ()
+    refusals: int = 0
+    last_refusal: Refusal | None = None
+
+    def with_service(self, name: str, connected: bool) -> Health:
+        """A connection went up or down (a group that is down has no sync state)."""
+        sync = dict(self.sync)
+        if not connected and name in sync:
+            sync[name] = "down"
+        return replace(self, services={**self.services, name: connected}, sync=sync)
+
+    def with_sync(self, group: str, mode: str) -> Health:
+        """A group's DFSM changed its mode."""
+        return replace(self, sync={**self.sync, group: mode})
+
+    def with_refusal(self, refusal: Refusal, *, latched: bool) -> Health:
+        """Count a refused change and keep it as the last one."""
+        return replace(
+            self, refusals=self.refusals + 1, last_refusal=refusal, latched=self.latched or latched
+        )
+
+    def writable_reason(self) -> str | None:
+        """Why changes are refused right now, or None if they are accepted."""
+        if self.mode == "starting":
+            return "starting: the database is not loaded yet"
+        if self.latched:
+            return "a database write failed: every change is refused until pmxcfs restarts"
+        if not self.quorate:
+            return "not quorate: the cluster has no quorum, so the tree is read-only"
+        if self.mode == "cluster" and not self.services.get("dcdb"):
+            return "not connected to the cluster's config group (pve_dcdb_v1): changes answer EBUSY"
+        return None
+
+    def render(self) -> str:
+        """The JSON text, keys in a fixed order."""
+        reason = self.writable_reason()
+        body: dict[str, object] = {
+            "nodename": self.nodename,
+            "mode": self.mode,
+            "quorate": self.quorate,
+            "writable": reason is None,
+            "not_writable_because": reason,
+            "database": {"error_latched": self.latched},
+        }
+        if self.mode == "cluster":
+            body["corosync"] = {name: bool(self.services.get(name)) for name in CLUSTER_SERVICES}
+            body["sync"] = {group: self.sync.get(group, "down") for group in ("dcdb", "kvstore")}
+            body["online"] = list(self.online)
+        last = self.last_refusal
+        body["refused_changes"] = self.refusals
+        body["last_refusal"] = (
+            None
+            if last is None
+            else {
+                "time": last.time,
+                "op": last.op,
+                "path": last.path,
+                "error": last.error,
+                "reason": last.reason,
+            }
+        )
+        return str(ujson.dumps(body, indent=2, escape_forward_slashes=False)) + "\n"
