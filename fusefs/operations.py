@@ -65,6 +65,9 @@ class Route(Enum):
     """Below a status file or link name: nothing handles it (EACCES)."""
 
 
+MAX_PAGE_STAMPS = 100_000
+"""Paths remembered for the page cache; past this all are forgotten (the next opens reload)."""
+
 def route(path: str) -> tuple[Route, str]:
     """Classify a FUSE path; returns the route and the path without leading slashes."""
     rel = path.lstrip("/")
@@ -121,6 +124,8 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._on_ready = on_ready
         self._timeout = timeout
         self._created: dict[int, tuple[str, EntryAttr]] = {}
+        self._page_stamps: dict[str, tuple[int, int]] = {}
+        """path -> (inode, version) when it was last opened: the kernel's cached pages match it."""
         """Attributes a create just answered, by file handle. libfuse asks fgetattr with the
         same handle right after, within the same request; that lookup is served from here."""
         self._handles = itertools.count(1)
@@ -224,13 +229,27 @@ class PveOperations(Operations):  # type: ignore[misc]
     # ----- files -------------------------------------------------------------------
 
     def open(self, path: str, fi: Any) -> int:
-        """A tree file must exist; status files always open; direct I/O for both."""
+        """A tree file must exist; status files always open.
+
+        Tree files go through the kernel's page cache, kept from one open to the next only
+        while the file is unchanged (same inode and version): a change, local or from another
+        node, is seen at the next open (close-to-open consistency). Status files use direct
+        I/O, so every read sees the snapshot of the last getattr, as the original.
+        """
         log.debug("open %r", path)
         kind, rel = route(path)
         if kind is Route.MEMDB:
-            if self._lookup(rel).attr is None:
+            attr = self._lookup(rel).attr
+            if attr is None:
                 raise FuseOSError(errno.ENOENT)
-        elif kind is not Route.STATUS:
+            stamp = (attr.inode, attr.version)
+            fi.direct_io = 0
+            fi.keep_cache = int(self._page_stamps.get(rel) == stamp)
+            if len(self._page_stamps) >= MAX_PAGE_STAMPS:
+                self._page_stamps.clear()
+            self._page_stamps[rel] = stamp
+            return 0
+        if kind is not Route.STATUS:
             raise _refuse()
         fi.direct_io = 1
         fi.keep_cache = 0
@@ -248,6 +267,7 @@ class PveOperations(Operations):  # type: ignore[misc]
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         """Bytes of a file, or of a status file's last snapshot."""
+        log.debug("read %r %d@%d", path, size, offset)
         kind, rel = route(path)
         if kind is Route.MEMDB:
             data: bytes = self._ask(self._fs, ReadFile(path=rel, size=size, offset=offset))

@@ -86,12 +86,31 @@ def test_readlink(pve: Pve) -> None:
 # ----- open and create ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/f", *(f"/{n}" for n in STATUS_NAMES)])
-def test_open_sets_direct_io(pve: Pve, path: str) -> None:
-    pve.create("/f")
+@pytest.mark.parametrize("path", [f"/{n}" for n in STATUS_NAMES])
+def test_status_files_open_with_direct_io(pve: Pve, path: str) -> None:
     fi = FileInfo()
     assert pve.ops.open(path, fi) == 0
     assert (fi.direct_io, fi.keep_cache) == (1, 0)
+
+
+def test_tree_files_keep_the_page_cache_while_unchanged(pve: Pve) -> None:
+    pve.create("/f")
+    pve.create("/g")
+
+    def opened(path: str) -> tuple[int, int]:
+        fi = FileInfo()
+        assert pve.ops.open(path, fi) == 0
+        return fi.direct_io, fi.keep_cache
+
+    assert opened("/f") == (0, 0)  # first open: whatever the kernel has is dropped
+    assert opened("/f") == (0, 1)  # unchanged: cached pages are kept
+    assert opened("/g") == (0, 0)
+    pve.ops.write("/f", b"new", 0, FileInfo())
+    assert opened("/f") == (0, 0)  # changed: dropped
+    assert opened("/f") == (0, 1)
+    pve.ops.unlink("/f")
+    pve.create("/f")  # the same name again, another inode
+    assert opened("/f") == (0, 0)
 
 
 def test_create_does_not_set_direct_io(pve: Pve) -> None:
@@ -117,7 +136,7 @@ def test_open_ignores_flags_and_quorum(pve: Pve) -> None:
     pve.set_quorate(False)
     fi = FileInfo()
     assert pve.ops.open("/f", fi) == 0
-    assert fi.direct_io == 1
+    assert (fi.direct_io, fi.keep_cache) == (0, 0)
 
 
 # ----- reads, writes, truncates --------------------------------------------------------
