@@ -27,12 +27,15 @@ from actors.messages import (
     ModeChosen,
     OpenStore,
     PrepareStore,
+    ReadFile,
     SetQuorate,
     WriteFile,
     ask,
 )
 from actors.quorum_actor import QuorumActor
 from actors.status_actor import StatusActor
+from daemon import sdnotify
+from daemon.corosync_conf import HostCorosyncConf
 from daemon.identity import resolve_node_ip, resolve_nodename
 from daemon.logs import set_debug, setup_logging, stop_stderr_logging
 from daemon.options import Options, default_nodename, parse_args
@@ -75,6 +78,8 @@ class Actors:
     poller: FdPoller | None = None
     ticker: Ticker | None = None
     ipc: IpcServer | None = None
+    host_conf: HostCorosyncConf | None = None
+    """The host's corosync.conf (--corosync-conf), kept in step with the tree's by the fs actor."""
 
     def stop(self) -> None:
         """Stop in reverse start order; the db actor last, so it closes the file."""
@@ -94,8 +99,9 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     db = DbActor.start(opts.db)
     rrd = RrdWriter(opts.rrd_dir, opts.rrdcached or None)
     status = StatusActor.start(nodename, debug=opts.debug, set_debug=set_debug, rrd=rrd.update)
-    fs = FsActor.start(db, status, quorate=True)
-    return Actors(db=db, status=status, fs=fs)
+    host_conf = HostCorosyncConf(opts.corosync_conf)
+    fs = FsActor.start(db, status, quorate=True, host_conf=host_conf)
+    return Actors(db=db, status=status, fs=fs, host_conf=host_conf)
 
 
 def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Actors:
@@ -171,6 +177,9 @@ def choose_mode(actors: Actors, opts: Options) -> bool:
         return True
     log.info("cluster mode: read-only until corosync reports quorum")
     ask(actors.fs, SetQuorate(quorate=False), timeout=STARTUP_TIMEOUT_S)
+    if actors.host_conf is not None:  # the tree's copy may be newer than the host's (5.4)
+        data = ask(actors.fs, ReadFile(path=COROSYNC_CONF, size=lookup.attr.size), timeout=STARTUP_TIMEOUT_S)
+        actors.host_conf.sync(data, notify=True)
     actors.status.tell(ModeChosen(mode="cluster"))
     return False
 
@@ -185,7 +194,9 @@ def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemon
         log.info("mounted %s (node %s)", opts.mount, nodename)
         if daemon is not None:
             stop_stderr_logging()
-            daemon.started()
+            daemon.started()  # the parent tells systemd, if it runs under Type=notify
+        else:
+            sdnotify.notify("READY=1")
 
     operations = PveOperations(actors.fs, actors.status, nodename=nodename, www_gid=gid, on_ready=ready)
     FUSE(
@@ -224,6 +235,7 @@ def run(opts: Options) -> int:
             actors = start_cluster_services(actors, opts, nodename)
         actors = start_ipc(actors, opts, gid)
         serve(actors, opts, nodename, gid, daemon)
+        sdnotify.notify("STOPPING=1")
         log.info("teardown filesystem")
         set_restart_flag(opts.rundir, gid)
     except StorageError as exc:

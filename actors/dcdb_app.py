@@ -143,7 +143,9 @@ class DcdbApp:
             assert isinstance(message, UnlockMessage)
             self._answer_unlock_request(message, payload)
             return 0
-        delivered = Delivered(subtype=subtype, message=message, sender=sender.nodeid, time=time)
+        delivered = Delivered(
+            subtype=subtype, message=message, sender=sender.nodeid, time=time, local=sender == self._me()
+        )
         try:
             result = ask(self._fs, ApplyDelivered(delivered=delivered), timeout=FS_TIMEOUT_S)
         except NotQuorate as exc:

@@ -48,6 +48,7 @@ from actors.messages import (
     ask,
 )
 from actors.refusals import RefusalLog, ReportingFuture
+from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
 from dcdb.sync import build_commit, update_record
 from errors import (
@@ -117,8 +118,11 @@ class FsActor(pykka.ThreadingActor):
         quorate: bool,
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
+        host_conf: HostCorosyncConf | None = None,
     ) -> None:
         super().__init__()
+        self._host_conf = host_conf
+        """The host's corosync.conf, kept in step with the tree's in cluster mode (5.4)."""
         self._db = db
         self._status = status
         self._quorate = quorate
@@ -261,7 +265,21 @@ class FsActor(pykka.ThreadingActor):
         """Apply a delivered DCDB message, as the sender's node id at the sender's time."""
         if delivered.subtype == DcdbMessageType.UNLOCK:
             return self._commit(lambda: apply_unlock(self._memdb, delivered) or Applied(0, None))
-        return self._commit(lambda: apply_fuse(self._memdb, delivered))
+        result = self._commit(lambda: apply_fuse(self._memdb, delivered))
+        msg = delivered.message
+        if isinstance(msg, FuseMessage) and changes_conf(delivered.subtype, msg.path, msg.to):
+            self._sync_host_conf(notify=delivered.local)
+        return result
+
+    def _sync_host_conf(self, *, notify: bool) -> None:
+        """Write the tree's corosync.conf to the host if it is newer (never raises)."""
+        if self._host_conf is not None:
+            self._host_conf.sync(self._read_config(TREE_PATH), notify=notify)
+
+    def on_stop(self) -> None:
+        """Cancel a pending corosync reload."""
+        if self._host_conf is not None:
+            self._host_conf.close()
 
     def _commit_sync(self, master: bytes, records: tuple[UpdateRecord, ...]) -> None:
         """Take the leader's state: build and check the new tree, store it, swap it in."""
@@ -279,6 +297,7 @@ class FsActor(pykka.ThreadingActor):
             raise ErrorLatched(reason=str(exc)) from exc
         self._memdb = commit.memdb
         log.info("synced: the tree is now at version %d", commit.memdb.root.version)
+        self._sync_host_conf(notify=False)
         if self._status is not None:
             self._status.tell(TreeReloaded())
             self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))

@@ -91,8 +91,10 @@ def _syslog_handler() -> logging.Handler | None:
 
 
 def _stderr_is_journal() -> bool:
-    """True if stderr is systemd's journal stream (a unit's default): syslog lines reach the
-    journal already, with their priority, so stderr would only repeat them."""
+    """True if stderr is systemd's journal stream (a unit's default).
+
+    Syslog lines reach the journal already, with their priority; stderr would repeat them.
+    """
     stream = os.environ.get("JOURNAL_STREAM", "")
     try:
         st = os.fstat(sys.stderr.fileno())

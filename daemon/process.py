@@ -13,6 +13,7 @@ import time
 from typing import IO
 
 from bindings.libc import MNT_DETACH, MNT_FORCE, umount2
+from daemon import sdnotify
 from errors import InstanceLocked, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,8 @@ class Daemonizer:
             answer = pipe.read(1)
         if answer == b"1":
             write_pidfile(self._pidfile, child)
+            # Under Type=notify this process is the unit's main process: hand over to the child.
+            sdnotify.notify(f"MAINPID={child}", "READY=1")
             os._exit(0)
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, 9)

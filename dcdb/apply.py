@@ -26,6 +26,8 @@ class Delivered:
     """The sender's corosync node id: the writer of the change."""
     time: int
     """The sender's header time: the mtime of the change."""
+    local: bool = False
+    """Sent by this node's own daemon (C: dfsm_nodeid_is_local, node id and pid)."""
 
 
 def apply_fuse(memdb: MemDb, delivered: Delivered) -> Applied:

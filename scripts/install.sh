@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 packages=(fuse libfuse2 python3 python3-venv python3-dev gcc pkg-config librrd-dev)
 if [ "${1:-}" = "--dev" ]; then
   # the tests also run real corosync clusters in network namespaces and read databases with sqlite3
-  # and an rrdcached of their own for the RRD path through the cache daemon
-  packages+=(corosync iproute2 util-linux sqlite3 rrdcached)
+  # and an rrdcached of their own for the RRD path through the cache daemon;
+  # systemd-analyze (package systemd) checks the unit file
+  packages+=(corosync iproute2 util-linux sqlite3 rrdcached systemd)
 fi
 missing=()
 for p in "${packages[@]}"; do

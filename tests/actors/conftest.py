@@ -35,6 +35,8 @@ def make_options(db: Path, *, local: bool = False, nodename: str = "node1") -> O
         nodename=nodename,
         pidfile=str(base / "pmxcfs.pid"),
         lock_wait=1.0,
+        # never the real /etc/corosync/corosync.conf: cluster mode keeps the host file in step
+        corosync_conf=str(base / "host-corosync.conf"),
     )
 
 

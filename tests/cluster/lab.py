@@ -548,7 +548,7 @@ class CorosyncLab:
         The default arguments are ``-f --mount <base>/mnt --db <base>/config.db --rundir <base>/run
         --pidfile <base>/pid --nodename node<i>`` plus ``-l`` while ``local``; ``args`` replaces
         them all, and ``extra_args`` is appended either way. With ``wait``, returns once stderr
-        showed ``] INFO: mounted `` (the mount is visible on the host: nsenter keeps the mount
+        showed ``] info: mounted `` (the mount is visible on the host: nsenter keeps the mount
         namespace). :meth:`down` stops it if the test doesn't.
         """
         self._node(i)

@@ -111,7 +111,7 @@ class Daemon:
                 with self._new_line:
                     self.lines.append(line.rstrip("\n"))
                     self._new_line.notify_all()
-                if "] INFO: mounted " in line:
+                if "] info: mounted " in line:
                     self._ready.set()
         self._ready.set()  # the process ended: wake any waiter
 

@@ -335,7 +335,7 @@ def test_echo_to_debug_switches_debug_logging(pve: Daemon) -> None:
     assert done.returncode == 0, done.stderr
     assert read_status(pve, ".debug") == "1\n"
     pve.path("probe").write_text("x")  # any operation now logs at debug level
-    line = pve.wait_for_line(lambda text: "DEBUG" in text, timeout=10)
+    line = pve.wait_for_line(lambda text: "] debug: " in text, timeout=10)
     assert line.endswith(")")  # debug lines carry (file:line:function)
     done = subprocess.run(["sh", "-c", "echo 0 > .debug"], cwd=pve.mount, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
