@@ -255,7 +255,8 @@ def test_vm_configs_announce_the_vmlist(fs: FsActor, recorder: Recorder) -> None
     with pytest.raises(AlreadyExists):
         fs.on_receive(CreateFile(path="nodes/node1/qemu-server/100.conf"))
     assert recorder.of(VmListChanged) == []  # refused: the vmlist stays (the refusal is reported)
-    assert [m.reason for m in recorder.of(ChangeRefused)] == ["VMID 100 already exists on another node or type"]
+    reasons = [m.reason for m in recorder.of(ChangeRefused)]
+    assert reasons == ["VMID 100 already exists on another node or type"]
 
     fs.on_receive(Remove(path="nodes/node1/lxc/100.conf"))
     (gone,) = recorder.of(VmListChanged)
