@@ -68,6 +68,7 @@ class Route(Enum):
 MAX_PAGE_STAMPS = 100_000
 """Paths remembered for the page cache; past this all are forgotten (the next opens reload)."""
 
+
 def route(path: str) -> tuple[Route, str]:
     """Classify a FUSE path; returns the route and the path without leading slashes."""
     rel = path.lstrip("/")
