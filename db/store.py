@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import urllib.parse
 
 import peewee
 
@@ -70,17 +71,60 @@ def version_row(version: int, writer: int, mtime: int) -> Row:
 class Store:
     """config.db: the original's schema, pragmas and row encoding."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
+        """Open without write access (the operator tools); the file must exist."""
+        self._immutable = False
         self.db = peewee.SqliteDatabase(None, autoconnect=False)
         """This store's own connection (one per thread, used from one thread only)."""
 
-    def open(self) -> tuple[Row, ...]:
-        """Connect and read every row, writing nothing; raise StorageError if unreadable."""
+    def connect(self) -> None:
+        """Connect without reading; raise StorageError if the file can't be opened.
+
+        Read-only: ``mode=ro`` never writes the file and reads a live WAL without
+        checkpointing it. Without a ``-wal`` file no connection has the database open, so
+        (unless a ``-journal`` needs a rollback) ``immutable=1`` reads it without leaving
+        ``-wal``/``-shm`` files beside it; ``snapshot_stale`` tells if a writer came meanwhile.
+        """
         try:
-            self.db.init(self.path, timeout=BUSY_TIMEOUT_S)
+            if self.readonly:
+                self._immutable = not any(os.path.exists(self.path + side) for side in ("-wal", "-journal"))
+                flags = "mode=ro&immutable=1" if self._immutable else "mode=ro"
+                uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?{flags}"
+                self.db.init(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+            else:
+                self.db.init(self.path, timeout=BUSY_TIMEOUT_S)
             self.db.connect(reuse_if_open=True)
             self.db.connection().text_factory = _decode_text
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            self.close()
+            raise StorageError(self.path, str(exc)) from exc
+
+    def sqlite(self) -> sqlite3.Connection:
+        """The connected sqlite3 connection (the tools' PRAGMAs and the online backup API)."""
+        connection: sqlite3.Connection = self.db.connection()
+        return connection
+
+    def open(self) -> tuple[Row, ...]:
+        """Connect and read every row, writing nothing; raise StorageError if unreadable."""
+        self.connect()
+        rows = self._read_rows()
+        if self.snapshot_stale():
+            self.close()
+            self.connect()
+            rows = self._read_rows()
+        return rows
+
+    def snapshot_stale(self) -> bool:
+        """True if a writer opened the file while this read-only store read it as immutable.
+
+        Such a read may have missed that writer's changes: read again (now through its WAL).
+        """
+        return self._immutable and os.path.exists(f"{self.path}-wal")
+
+    def _read_rows(self) -> tuple[Row, ...]:
+        try:
             if not self.db.table_exists("tree"):
                 return ()
             cursor = self.db.execute_sql(_SELECT_SQL)

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_DIR_FOR_TYPE = {vmtype: folder for folder, vmtype in VM_TYPE_FOR_DIR.items()}
+
 
 class VmList:
     """Map vmid -> (node, type, version), plus the list-wide version counter.
@@ -48,40 +50,47 @@ class VmList:
     def rebuild(self, root: Entry) -> bool:
         """Recreate the list from nodes/*/{qemu-server,lxc,openvz}/<vmid>.conf.
 
-        Returns False on a duplicate VMID or a guest folder that is not a directory; the
-        list is replaced anyway (the first guest found wins).
+        Returns False on a duplicate VMID or a guest folder that is not a directory (each
+        logged); the list is replaced anyway (the first guest found wins).
         """
+        problems = self.rebuild_report(root)
+        for path, reason in problems:
+            log.critical("%s: %s", path, reason)
+        return not problems
+
+    def rebuild_report(self, root: Entry) -> list[tuple[str, str]]:
+        """``rebuild`` without logging: the (path, reason) of each problem found."""
         nodes = root.child("nodes")
         if nodes is None or not nodes.is_dir:
-            return True
+            return []
         self._vms = {}
-        ok = True
+        problems: list[tuple[str, str]] = []
         for node in nodes.children_view():
             if not node.is_dir or not is_valid_nodename(node.name):
                 continue
             for folder, vmtype in VM_TYPE_FOR_DIR.items():
-                ok = self._scan_folder(node, folder, vmtype) and ok
+                self._scan_folder(node, folder, vmtype, problems)
         self.version += 1
-        return ok
+        return problems
 
-    def _scan_folder(self, node: Entry, folder: str, vmtype: str) -> bool:
+    def _scan_folder(self, node: Entry, folder: str, vmtype: str, problems: list[tuple[str, str]]) -> None:
         guests = node.child(folder)
         if guests is None:
-            return True
+            return
         if not guests.is_dir:
-            log.critical("guest folder nodes/%s/%s is not a directory", node.name, folder)
-            return False
-        ok = True
+            problems.append((f"nodes/{node.name}/{folder}", "guest folder is not a directory"))
+            return
         for entry in guests.children_view():
             vmid = parse_vmid_filename(entry.name)
             if entry.is_dir or vmid is None:
                 continue
-            if vmid in self._vms:
-                log.critical("detected duplicate VMID %d", vmid)
-                ok = False
+            first = self._vms.get(vmid)
+            if first is not None:
+                where = f"nodes/{first.node}/{_DIR_FOR_TYPE[first.vmtype]}/{entry.name}"
+                reason = f"detected duplicate VMID {vmid} (also {where})"
+                problems.append((f"nodes/{node.name}/{folder}/{entry.name}", reason))
                 continue
             self._insert(vmid, node.name, vmtype)
-        return ok
 
     def _insert(self, vmid: int, node: str, vmtype: str) -> None:
         self._counter += 1
