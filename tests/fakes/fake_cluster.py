@@ -75,17 +75,22 @@ class FakeBus(pykka.ThreadingActor):
         delivered = Delivered(
             subtype=proposal.subtype, message=proposal.message, sender=broadcast.sender, time=broadcast.time
         )
+        outcome: tuple[bool, Any] | None = None
         for nodeid, fs in self._nodes.items():
             try:
                 result: object = ask(fs, ApplyDelivered(delivered=delivered), timeout=TIMEOUT_S)
-                failed = False
+                applied: tuple[bool, Any] = (False, result)
             except PmxcfsError:
-                failed, info = True, sys.exc_info()
-            if nodeid == broadcast.sender and proposal.reply is not None:
-                if failed:
-                    proposal.reply.set_exception(info)
-                else:
-                    proposal.reply.set(result)
+                applied = (True, sys.exc_info())
+            if nodeid == broadcast.sender:
+                outcome = applied
+        # the writer hears back once every node applied the change, so that a test reading
+        # any node right after its write sees it (the real cluster answers after its own node)
+        if outcome is not None and proposal.reply is not None:
+            if outcome[0]:
+                proposal.reply.set_exception(outcome[1])
+            else:
+                proposal.reply.set(outcome[1])
 
 
 class FakeClusterActor(pykka.ThreadingActor):
