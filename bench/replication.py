@@ -20,7 +20,6 @@ Everything is torn down afterwards, also after an error or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sqlite3
 import sys
@@ -32,45 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.lab import CorosyncLab, NodeDaemon, read_index, wait_same_index
+from tests.cluster.lab import CorosyncLab, read_index, wait_same_index
+from tests.cluster.nodes import start_nodes
 
 C_PMXCFS_1000_CREATES_S = 0.59
 """The C pmxcfs: 1,000 file creations on a 1-node cluster on this machine."""
 TARGET_FACTOR = 1.2
-WRITABLE_S = 30.0
 SYNC_S = 600.0
-
-
-def start_daemons(lab: CorosyncLab, root: Path, nodes: range) -> list[NodeDaemon]:
-    """Our daemons in cluster mode, side by side; returns once each accepts a change."""
-    daemons = [
-        lab.start_pmxcfs(
-            i,
-            root / f"pmxcfs{i}",
-            ["--corosync-conf", str(lab.corosync_conf_path(i))],
-            local=False,
-            wait=False,
-        )
-        for i in nodes
-    ]
-    for pve in daemons:
-        pve.wait_ready()
-    for pve in daemons:
-        wait_writable(pve)
-    return daemons
-
-
-def wait_writable(pve: NodeDaemon) -> None:
-    probe = pve.path(f"probe-{pve.nodename}.cfg")
-    deadline = time.monotonic() + WRITABLE_S
-    while True:
-        try:
-            probe.write_bytes(b"probe\n")
-            return
-        except OSError as exc:  # EACCES until quorate, EBUSY until the DCDB group is joined
-            if exc.errno not in (errno.EACCES, errno.EBUSY) or time.monotonic() > deadline:
-                raise RuntimeError(f"{pve.mount} not writable after {WRITABLE_S} s: {exc}") from None
-            time.sleep(0.02)  # polling: quorum and the first sync offer nothing to wait on
 
 
 def timed(count: int, op: Callable[[int], object]) -> tuple[float, list[float]]:
@@ -106,7 +73,7 @@ def latency_3_nodes(root: Path, writes: int, rows: list[tuple[str, str]]) -> Non
     lab = CorosyncLab(root)
     try:
         lab.up(3)
-        d1, _, _ = start_daemons(lab, root, range(1, 4))
+        d1, _, _ = start_nodes(lab, root, range(1, 4))
         d1.path("lat").mkdir()
         data = b"x" * 200 + b"\n"
         total, lat = timed(writes, lambda k: d1.path(f"lat/f{k}.cfg").write_bytes(data))
@@ -132,7 +99,7 @@ def latency_1_node(root: Path, writes: int, rows: list[tuple[str, str]]) -> None
     lab = CorosyncLab(root)
     try:
         lab.up(1)
-        (d1,) = start_daemons(lab, root, range(1, 2))
+        (d1,) = start_nodes(lab, root, range(1, 2))
         d1.path("lat").mkdir()
         data = b"x" * 200 + b"\n"
         total, lat = timed(writes, lambda k: d1.path(f"lat/f{k}.cfg").write_bytes(data))
@@ -154,7 +121,7 @@ def resync(root: Path, files: int, rows: list[tuple[str, str]]) -> None:
     lab = CorosyncLab(root)
     try:
         lab.up(3)
-        d1, d2, d3 = start_daemons(lab, root, range(1, 4))
+        d1, d2, d3 = start_nodes(lab, root, range(1, 4))
         wait_same_index([d1.db, d2.db, d3.db], timeout=SYNC_S)
         lab.stop_pmxcfs(3)
         folders = max(1, files // 100)
