@@ -11,6 +11,7 @@ import pytest
 import main
 from actors.messages import (
     CreateFile,
+    Deferred,
     GetIndex,
     Lookup,
     MakeDir,
@@ -25,6 +26,7 @@ from actors.messages import (
 from errors import AlreadyExists, NotFound, NotQuorate
 from tests.actors.conftest import make_options, q
 from tests.fakes.fake_cluster import FakeBus, GetLog, join
+from wire.dcdb import decode_index
 
 
 @pytest.fixture
@@ -95,9 +97,13 @@ def test_concurrent_writers_converge(nodes) -> None:
         for i in range(20)
         for node in (n1, n2, n3)
     ]
-    pykka.get_all(futures, timeout=30)
+    for answer in pykka.get_all(futures, timeout=30):
+        # a cluster change answers Deferred(reply): the write is done once its reply is
+        assert isinstance(answer, Deferred)
+        answer.future.get(timeout=30)
     indexes = {q(node.fs, GetIndex()) for node in (n1, n2, n3)}
     assert len(indexes) == 1
+    assert decode_index(indexes.pop()).version >= 60  # every write was applied
 
 
 def test_no_quorum_refuses_before_sending(nodes) -> None:
