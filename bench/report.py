@@ -13,8 +13,10 @@ the issues for this kind of machine) and ``<out>/latency.png`` (latency distribu
 * IPC: GET_CONFIG calls per second (bench/ipc.py) and, as its baseline, open+read+close of the
   same file through the mount;
 * cluster mode on a 3-node test cluster (network namespaces): per-write latency of small-file
-  creations on node 1, with the same creations on a local-mode daemon as the baseline; and the
-  time from starting corosync on 3 nodes to all quorate and mounted.
+  creations on node 1, with the same creations on a local-mode daemon as the baseline; the
+  time from starting corosync on 3 nodes to all quorate and mounted; and from
+  bench/replication.py the creations on a 1-node cluster and the resync of a restarted node
+  that missed 10,000 files.
 
 Everything it starts is torn down afterwards, also on an error or Ctrl-C.
 """
@@ -55,6 +57,7 @@ def _bench_module(name: str) -> ModuleType:
 
 fsbench = _bench_module("fsbench")
 ipc_rate = _bench_module("ipc").one_run
+replication = _bench_module("replication")
 
 C_FIGURES = {
     "create+write 1000 files (s)": 0.18,
@@ -162,6 +165,15 @@ def cluster_mode(report: Report, root: Path, quick: bool) -> None:
     report.add("cluster: 3 nodes started to quorate+mounted", startup, None, "s")
 
 
+def resync_and_one_node(report: Report, root: Path, quick: bool) -> None:
+    """bench/replication.py: creations on a 1-node cluster (the C figure's setting) and the
+    catch-up of a restarted node."""
+    rows: list[tuple[str, str]] = []
+    replication.latency_1_node(root / "lat1", 100 if quick else 1000, rows)
+    replication.resync(root / "resync", 500 if quick else 10000, rows)
+    report.notes += [f"{name}: {value}" for name, value in rows]
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -243,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         local_mode(report, root, args.quick)
         if not args.no_cluster:
             cluster_mode(report, root, args.quick)
+            resync_and_one_node(report, root, args.quick)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"wrote {write_markdown(report, out, args.quick)} and {plot(report, out)}")
