@@ -242,7 +242,9 @@ class ClusterActor(pykka.ThreadingActor):
         if waiter is None:
             return
         if not result.processed or result.result is None:
-            waiter.set_exception(_error(ClusterBusy(reason="the change was not delivered (cluster sync)")))
+            waiter.set_exception(
+                _error(ClusterBusy(reason="the change was not delivered (cluster sync or membership change)"))
+            )
         elif outcome is None:
             waiter.set_exception(_error(NotPermitted(reason="this node left the cluster while applying it")))
         elif outcome[0]:

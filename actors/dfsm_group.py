@@ -73,12 +73,16 @@ class DfsmGroup:
             label,
             self._connect,
             on_down=self._down,
-            after_dispatch=self._leave_if_asked,
+            after_dispatch=self._after_dispatch,
             on_state=lambda name, connected: report(ServiceStateChanged(name=name, connected=connected)),
         )
         self.dfsm: Dfsm | None = None
         self._waiters: dict[int, pykka.Future[Any]] = {}
         self._leave_asked = False
+        self._results: list[LocalResult] = []
+        """Results of this node's messages, answered once the dispatch that produced them ends."""
+        self._shrunk = False
+        """A confchg in this dispatch left at most half of the previous members."""
 
     @property
     def connected(self) -> bool:
@@ -104,6 +108,7 @@ class DfsmGroup:
         if reply is not None:
             self._waiters[count] = reply
         self.run(actions)
+        self._answer()
         return True
 
     def verify_request(self) -> None:
@@ -121,6 +126,7 @@ class DfsmGroup:
                 self.dfsm = self._make_dfsm(handle.local_get())
             self._leave_asked = False
             self.run(self.dfsm.initialize())
+            self._answer()
             retry(lambda: handle.join(self.group))
         except BaseException:
             handle.finalize()
@@ -139,12 +145,42 @@ class DfsmGroup:
         joined: tuple[CpgAddress, ...],
     ) -> None:
         if self.dfsm is not None:
+            before = len(self.dfsm.members)
+            if before and len(current) * 2 <= before:
+                self._shrunk = True
             self.run(self.dfsm.on_confchg(members(current), members(left), members(joined)))
 
     def _down(self) -> None:
         if self.dfsm is not None:
             self.run(self.dfsm.finalize())
+        self._answer()
         self._on_down()
+
+    def _answer(self) -> None:
+        """Answer the senders of this node's messages delivered since the last answer.
+
+        A message of ours that corosync delivered in the same dispatch as a configuration
+        change that left us with at most half of the members was most likely delivered only
+        in the transitional configuration of a partition we are now a minority of: we learnt
+        of the cut only now, quorum will be lost, and the majority's state will replace ours
+        at the next sync. Its sender is told it failed (EBUSY) rather than that it is done.
+        """
+        results, self._results = self._results, []
+        shrunk, self._shrunk = self._shrunk, False
+        for result in results:
+            if shrunk and result.processed:
+                log.warning(
+                    "%s: message %d was delivered while the membership shrank to a minority; "
+                    "its sender is told it failed",
+                    self.label,
+                    result.count,
+                )
+                result = LocalResult(count=result.count, result=None, processed=False)
+            self._on_result(result, self._waiters.pop(result.count, None))
+
+    def _after_dispatch(self) -> None:
+        self._answer()
+        self._leave_if_asked()
 
     def _leave_if_asked(self) -> None:
         """After a dispatch that made the DFSM leave: close the connection; a tick rejoins."""
@@ -169,7 +205,7 @@ class DfsmGroup:
                         assert self.dfsm is not None
                         pending.extend(self.dfsm.multicast_failed(action))
                 case LocalResult():
-                    self._on_result(action, self._waiters.pop(action.count, None))
+                    self._results.append(action)
                 case ModeChanged(old=old, new=new):
                     log.info("%s mode %s -> %s", self.label, old.name, new.name)
                     self._report(GroupModeChanged(group=self.label, mode=new.name.lower()))

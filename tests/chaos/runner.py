@@ -170,7 +170,7 @@ class Figures:
         lines = [
             f"chaos run: {self.nodes} nodes, {self.cycles} fault cycles in {self.seconds:.0f} s",
             f"  writes acknowledged: {self.acknowledged}   refused while faulty: {self.refused}",
-            f"  lost: {len(self.lost)}   divergent: {len(self.divergent)}   "
+            f"  acknowledged writes lost: {len(self.lost)}   divergent: {len(self.divergent)}   "
             f"acknowledged in a minority: {len(self.minority_acks)}   wedged daemons: {len(self.wedged)}",
         ]
         if rec:
@@ -204,6 +204,8 @@ class ChaosRun:
         self.minority: list[tuple[int, float, float]] = []
         """(node, from, to): the node was cut off and corosync there said so."""
         self.extra = ("--verify-period", str(VERIFY_PERIOD_S))
+        self.timeline: list[tuple[float, float, str]] = []
+        """(from, to, what) of every fault, from its injection to its recovery."""
 
     @property
     def ids(self) -> list[int]:
@@ -224,7 +226,9 @@ class ChaosRun:
             plan = self.plan()
             for cycle, (fault, node) in enumerate(plan, 1):
                 self.wait_progress(writers)
+                began = time.monotonic()
                 took = self.inject(fault, node)
+                self.timeline.append((began, time.monotonic(), f"cycle {cycle} {fault} on node{node}"))
                 self.figures.faults.setdefault(fault, []).append(took)
                 self.figures.cycles = cycle
                 log.info(
@@ -323,19 +327,30 @@ class ChaosRun:
             if "/last-" in ack.rel:
                 last[ack.rel] = max(last.get(ack.rel, 0), ack.counter)
                 continue
-            for i, tree in trees.items():
-                if _read(tree, ack.rel) != ack.data:
-                    self.figures.lost.append(f"{ack.rel} (acknowledged by node{ack.node}) missing on node{i}")
+            missing = [f"node{i}" for i, tree in trees.items() if _read(tree, ack.rel) != ack.data]
+            if missing:
+                self.figures.lost.append(
+                    f"{ack.rel} (acknowledged by node{ack.node} {self.when(ack.done)}) "
+                    f"missing on {', '.join(missing)}"
+                )
         for rel, counter in last.items():
             for i, tree in trees.items():
                 content = _read(tree, rel) or b""
                 parts = content.split()
                 if len(parts) != 3 or not parts[2].isdigit() or int(parts[2]) < counter:
                     self.figures.lost.append(f"{rel} on node{i} is {content!r}, acknowledged {counter}")
+                    break
         for ack in acks:
             for node, cut, healed in self.minority:
                 if ack.node == node and ack.started >= cut + MINORITY_MARGIN_S and ack.done <= healed:
                     self.figures.minority_acks.append(f"{ack.rel} acknowledged by node{node} while cut off")
+
+    def when(self, t: float) -> str:
+        """During which fault ``t`` was, for the report of a finding."""
+        for began, ended, what in self.timeline:
+            if began <= t <= ended:
+                return f"during {what}, {t - began:.2f} s after it began"
+        return "between faults"
 
 
 def _read(tree: object, rel: str) -> bytes | None:
