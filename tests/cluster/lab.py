@@ -676,6 +676,7 @@ def read_memdb(db: Path) -> Any:
     from memdb.loader import load_memdb, normalise_row
 
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    con.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")  # names as the daemon reads them
     try:
         rows = con.execute(
             "SELECT inode, parent, version, writer, mtime, type, name, data FROM tree"

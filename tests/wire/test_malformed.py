@@ -1,7 +1,7 @@
 """Truncated and corrupted input: every decoder raises WireFormatError, never IndexError/struct.error.
 
-hypothesis is not installed in /tmp/venv, so these are deterministic loops over real messages:
-every truncation point, and every header byte set to a few extreme values.
+Deterministic loops over real messages: every truncation point, and every header byte set to a
+few extreme values (the random and mutated inputs are in tests/fuzz/, with hypothesis).
 """
 
 from __future__ import annotations
