@@ -8,6 +8,7 @@ so the whole log always fits a fresh 131072-byte ring as the STATE.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -124,8 +125,25 @@ def _ascii_byte(byte: int, quote: bool) -> str:
     return char if byte < 127 else "?"
 
 
-def _json_text(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+def json_text(value: str) -> str:
+    """``value`` as the inside of a JSON string.
+
+    Quotes and backslashes are escaped, control characters shown as #NNN (the original prints
+    node, tag and user names unescaped).
+    """
+    return "".join(
+        _ascii_char(char, True) if char in '"\\' or ord(char) < 32 or ord(char) == 127 else char
+        for char in value
+    )
+
+
+def json_safe(escaped: str) -> str:
+    """An already escaped message as it is, unless it would break the JSON (a peer's raw bytes)."""
+    try:
+        json.loads(f'"{escaped}"')  # strict: ujson lets raw control characters through
+    except ValueError:
+        return to_ascii(escaped.encode("utf-8", "surrogateescape"), quote=True)
+    return escaped
 
 
 class ClusterLog:
@@ -169,9 +187,9 @@ class ClusterLog:
     def dump_json(self, limit: int = DEFAULT_DUMP_MAX, user: str = "") -> str:
         """clog_dump_json: the .clusterlog text."""
         lines = [
-            f'{{"uid": {e.uid}, "time": {e.time}, "pri": {e.priority}, "tag": "{_json_text(e.tag)}", '
-            f'"pid": {e.pid}, "node": "{_json_text(e.node)}", "user": "{_json_text(e.ident)}", '
-            f'"msg": "{e.msg}"}}'
+            f'{{"uid": {e.uid}, "time": {e.time}, "pri": {e.priority}, "tag": "{json_text(e.tag)}", '
+            f'"pid": {e.pid}, "node": "{json_text(e.node)}", "user": "{json_text(e.ident)}", '
+            f'"msg": "{json_safe(e.msg)}"}}'
             for e in self.newest_first(limit, user)
         ]
         body = ",\n".join(lines) + ("\n" if lines else "")

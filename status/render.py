@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from actors.messages import ClusterConfig
 from memdb.records import VmListSnapshot
+from status.clusterlog import json_text
 from status.tracked import TRACKED_FILES
 
 
@@ -31,8 +32,8 @@ def render_version(
     lines.append('"kvstore": {\n')
     blocks = []
     for node, keys in kvstore.items():
-        entries = ",\n".join(f'"{key}": {version}' for key, version in keys.items())
-        blocks.append(f'"{node}": {{\n{entries}}}\n')
+        entries = ",\n".join(f'"{json_text(key)}": {version}' for key, version in keys.items())
+        blocks.append(f'"{json_text(node)}": {{\n{entries}}}\n')
     lines.append(",\n".join(blocks))
     lines.append("}\n}\n")
     return "".join(lines)
@@ -61,7 +62,7 @@ def render_members(
     )
     nodes = []
     for node in config.nodes:
-        ip = f', "ip": "{ips[node.name]}"' if node.name in ips else ""
+        ip = f', "ip": "{json_text(ips[node.name])}"' if node.name in ips else ""
         nodes.append(f'  "{node.name}": {{ "id": {node.nodeid}, "online": {int(node.nodeid in online)}{ip}}}')
     return f'{head},\n{cluster},\n"nodelist": {{\n' + ",\n".join(nodes) + "\n  }\n}\n"
 

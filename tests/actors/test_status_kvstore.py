@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -331,3 +332,21 @@ def test_version_kvstore_block_shape_matches_the_c_vector(parts: Parts) -> None:
     ours = kvstore_block(parts.text(".version"))
     assert re.findall(r'^"(node\d)": \{$', ours, re.MULTILINE) == nodes
     assert ours == block
+
+
+def test_what_peers_send_never_breaks_the_json(parts: Parts) -> None:
+    parts.send(ClusterConfigChanged(config=CONFIG))
+    parts.send(KvDelivered(nodeid=2, key='kv/"quoted"\n', value=b"x"))
+    parts.send(KvDelivered(nodeid=2, key="nodeip", value=b'10.0.0.2"\x01\0'))
+    raw = new_entry(uid=9, time=START, priority=6, tag='t"\x02', pid=1, node="node2", ident="ro\\ot", msg="")
+    for n, msg in enumerate(('C:\\path "x"', "tab\there", "\\u12", "ok \\u00e4 \\\"q\\\"")):
+        parts.send(LogDelivered(entry=replace(raw, msg=msg, uid=raw.uid + n)))
+    version = json.loads(parts.text(".version"))
+    assert list(version["kvstore"]["node2"]) == ['kv/\\"quoted\\"#010'.replace('\\"', '"')]
+    members = json.loads(parts.text(".members"))
+    assert members["nodelist"]["node2"]["ip"] == '10.0.0.2"#001'
+    msgs = {d["msg"] for d in json.loads(parts.text(".clusterlog"))["data"]}
+    assert 'C:\\path "x"' in msgs  # a lone backslash from a C node is escaped at the dump
+    assert "tab#009here" in msgs
+    assert "ok \u00e4 \"q\"" in msgs  # valid escapes are shown as they are
+    assert "\\u12" in msgs
