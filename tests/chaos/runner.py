@@ -11,8 +11,9 @@ memdb index. The faults, picked in turn from a seeded shuffle:
 * ``isolate``: cut a node off the network until it has lost quorum, then heal it;
 * ``restart-mid-sync``: restart a daemon and SIGKILL the new one while it syncs, then start it.
 
-The writers write new files (``chaos/<node>-<n>.cfg``) and overwrite one file of their own
-(``chaos/last-<node>.cfg`` with their counter). A write is acknowledged when open, write and
+The writers write new files (``chaos/<node>-<n>.cfg``) and replace one file of their own
+(``chaos/last-<node>.cfg``, holding their counter) as the Proxmox tools do: a temporary file
+renamed over it. A write is acknowledged when open, write and
 close all succeeded. At the end, with the writers stopped: every acknowledged file is on every
 node with its content, every ``last`` file holds at least its writer's last acknowledged
 counter (correctly superseded), all indexes are identical, no write was acknowledged by a node
@@ -107,7 +108,7 @@ class Writers:
             rel = f"chaos/node{i}-{n}.cfg" if n % 4 else f"chaos/last-node{i}.cfg"
             data = b"node%d write %d\n" % (i, n)
             started = time.monotonic()
-            code = write_errno(pve.path(rel), data)
+            code = self._write(pve, i, n, rel, data)
             done = time.monotonic()
             with self._lock:
                 if code is None:
@@ -116,6 +117,22 @@ class Writers:
                     self.refused += 1
             if code is not None:
                 self._stop.wait(0.05)  # a refusing node: don't spin
+
+    @staticmethod
+    def _write(pve: NodeDaemon, i: int, n: int, rel: str, data: bytes) -> int | None:
+        """A new file is written in place; the ``last`` file is replaced as the Proxmox tools
+        do it (a temporary file renamed over it), so a failed attempt leaves the old content."""
+        if "/last-" not in rel:
+            return write_errno(pve.path(rel), data)
+        tmp = pve.path(f"chaos/tmp-node{i}-{n}.tmp")
+        code = write_errno(tmp, data)
+        if code is not None:
+            return code
+        try:
+            os.rename(tmp, pve.path(rel))
+        except OSError as exc:
+            return exc.errno or -1
+        return None
 
     def pause(self, timeout: float = 30.0) -> None:
         """Stop writing and wait until every writer finished its current write."""

@@ -24,6 +24,7 @@ import pytest
 
 from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
 from tests.integration.daemon import Daemon
+from tests.require import require
 from tests.vectors import VECTORS
 
 T = TypeVar("T")
@@ -228,8 +229,9 @@ def run_as(uid: int, gid: int, ops: Sequence[tuple[str, Path]]) -> list[tuple[st
 
     Returns per op ("ok", value) or ("errno", code).
     """
-    if not os.access(SYSTEM_PYTHON, os.X_OK):
-        pytest.skip(f"{SYSTEM_PYTHON} is needed to run code as another user")
+    require(
+        [] if os.access(SYSTEM_PYTHON, os.X_OK) else [SYSTEM_PYTHON], "tests that run code as another user"
+    )
     payload = json.dumps([[op, str(path)] for op, path in ops])
     done = subprocess.run(
         [SYSTEM_PYTHON, "-I", "-c", _CHILD, payload],

@@ -23,6 +23,7 @@ from ipc.server import IpcServer
 from memdb.tree import MAX_FILE_SIZE
 from tests.integration.helpers import NOBODY, WWW_DATA, wait_for
 from tests.ipc.conftest import GUESTS, TIMEOUT, Status, Tree
+from tests.require import require
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWERS: dict[type, object] = {
@@ -238,8 +239,7 @@ READS_OK = {
 
 @pytest.mark.allow_error_logs  # "connection from bad user" is logged as critical, as in C
 def test_access_rule(server: IpcServer, status: Status) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("switching users needs root")
+    require([] if os.geteuid() == 0 else ["root"], "switching users")
     status.answers.update(ANSWERS)
     status.answers[m.GetStatus] = b"x\0"
     root = probe(server.name, 0, 0)

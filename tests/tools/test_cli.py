@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.clock import Clock
+from tests.require import require
 from tests.tools.conftest import run
 from tests.vectors import REPO
 from tools.cli import COMMANDS
@@ -106,10 +107,9 @@ def test_python_dash_m_tools(sample_db: Path) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (0, f"{sample_db}: OK (16 rows, version 23)\n", "")
 
 
-@pytest.mark.skipif(
-    not (REPO / ".venv" / "bin" / "python").exists(), reason="no .venv (scripts/install.sh makes it)"
-)
 def test_wrapper_script_from_another_folder(sample_db: Path) -> None:
+    venv = REPO / ".venv" / "bin" / "python"
+    require([] if venv.exists() else [f"{venv} (scripts/install.sh makes it)"], "the wrapper script")
     done = subprocess.run(
         [str(REPO / "scripts" / "pmxcfs-tool"), "check", sample_db.name],
         cwd=sample_db.parent,
