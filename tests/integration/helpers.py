@@ -224,28 +224,37 @@ print(json.dumps(out))
 """
 
 
-def run_as(uid: int, gid: int, ops: Sequence[tuple[str, Path]]) -> list[tuple[str, Any]]:
-    """Run file operations in a child process as uid:gid (no supplementary groups).
+def run_child_as(
+    uid: int, gid: int, script: str, payload: object, timeout: float = 60
+) -> list[tuple[str, Any]]:
+    """Run ``script`` with the system Python as uid:gid (no supplementary groups).
 
-    Returns per op ("ok", value) or ("errno", code).
+    The script gets ``payload`` as JSON in argv[1] and prints a JSON list of lists.
     """
     require(
         [] if os.access(SYSTEM_PYTHON, os.X_OK) else [SYSTEM_PYTHON], "tests that run code as another user"
     )
-    payload = json.dumps([[op, str(path)] for op, path in ops])
     done = subprocess.run(
-        [SYSTEM_PYTHON, "-I", "-c", _CHILD, payload],
+        [SYSTEM_PYTHON, "-I", "-c", script, json.dumps(payload)],
         user=uid,
         group=gid,
         extra_groups=[],
         cwd="/",
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stderr
     return [tuple(item) for item in json.loads(done.stdout)]  # type: ignore[misc]
+
+
+def run_as(uid: int, gid: int, ops: Sequence[tuple[str, Path]]) -> list[tuple[str, Any]]:
+    """Run file operations in a child process as uid:gid (no supplementary groups).
+
+    Returns per op ("ok", value) or ("errno", code).
+    """
+    return run_child_as(uid, gid, _CHILD, [[op, str(path)] for op, path in ops])
 
 
 # ----- databases -----------------------------------------------------------------------

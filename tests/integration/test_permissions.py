@@ -20,7 +20,6 @@ import json
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ import pytest
 from ipc.client import PveIpcClient
 from tests.expected import STATUS_NAMES
 from tests.integration.daemon import Daemon, is_mounted, require_fuse
-from tests.integration.helpers import SYSTEM_PYTHON, read_status
+from tests.integration.helpers import read_status, run_child_as
 from tests.ipc.client_probe import TOKEN
 from tests.ipc.test_server import READS_OK, probe
 from tests.require import require
@@ -123,21 +122,7 @@ def www_gid() -> int:
 
 def run_ops(uid: int, gid: int, ops: list[tuple[str, Path, str]]) -> list[tuple[str, Any]]:
     """File operations in a child process as uid:gid without supplementary groups."""
-    require([] if os.access(SYSTEM_PYTHON, os.X_OK) else [SYSTEM_PYTHON], "permission tests")
-    payload = json.dumps([[op, str(path), arg] for op, path, arg in ops])
-    done = subprocess.run(
-        [SYSTEM_PYTHON, "-I", "-c", _CHILD, payload],
-        user=uid,
-        group=gid,
-        extra_groups=[],
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [tuple(item) for item in json.loads(done.stdout)]  # type: ignore[misc]
+    return run_child_as(uid, gid, _CHILD, [[op, str(path), arg] for op, path, arg in ops])
 
 
 @pytest.fixture(scope="module")
