@@ -113,6 +113,8 @@ class StatusActor(pykka.ThreadingActor):
         self._log_uid = 0
         self._snapshots: dict[str, bytes] = {}
         self._cluster: ClusterConfig | None = None
+        self._names: dict[int, str] = {}
+        """nodeid -> name of the corosync nodelist (remote updates are routed by it)."""
         self._quorate = False
         self._online: frozenset[int] = frozenset()
         self._kvstore: pykka.ActorRef[Any] | None = None
@@ -148,6 +150,7 @@ class StatusActor(pykka.ThreadingActor):
                 return None
             case ClusterConfigChanged(config=config):
                 self._cluster = config
+                self._names = {node.nodeid: node.name for node in config.nodes}
                 self._clinfo += 1
                 early, self._early = self._early, []
                 for nodeid, key, value in early:
@@ -263,8 +266,7 @@ class StatusActor(pykka.ThreadingActor):
             if len(self._early) < MAX_EARLY_UPDATES:
                 self._early.append((nodeid, key, value))
             return
-        names = {node.nodeid: node.name for node in self._cluster.nodes}
-        node = names.get(nodeid)
+        node = self._names.get(nodeid)
         if node is None:
             log.debug("ignore status update %r from node %d: not in the nodelist", key, nodeid)
             return
