@@ -67,6 +67,9 @@ def _wallclock() -> int:
 class ClusterActor(pykka.ThreadingActor):
     """Replicates the tree over pve_dcdb_v1 and the node status over pve_kvstore_v1.
 
+    ``confirm`` (the default) makes a change's writer wait until a majority is known to hold it
+    (actors/confirm.py); without it writers are answered at local delivery, as the original.
+
     Accepts: Propose (from the fs actor), BroadcastKv and BroadcastLog (from the status
     actor), QuorumChanged, Tick, FdReadable (poller, ticker); GetServiceStates.
     """
@@ -82,6 +85,7 @@ class ClusterActor(pykka.ThreadingActor):
         verify_period: float = VERIFY_PERIOD_S,
         clock: Callable[[], float] = time.monotonic,
         cpg: Callable[[], CpgHandle] | None = None,
+        confirm: bool = True,
     ) -> None:
         super().__init__()
         self._poller = poller
@@ -110,6 +114,7 @@ class ClusterActor(pykka.ThreadingActor):
             on_result=self._finish,
             report=self._report,
             cpg=cpg,
+            confirm=confirm,
         )
         self._last_verify = clock()
         self._ever_quorate = False
@@ -126,15 +131,17 @@ class ClusterActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Close the connections; waiting writers get EBUSY."""
         for group in self._groups():
-            group.service.stop(self._poller)
+            for service in group.services:  # held changes are refused before the barrier goes
+                service.stop(self._poller)
 
     def on_receive(self, message: object) -> object:
         """Dispatch one message."""
         match message:
             case FdReadable(fd=fd):
                 for group in self._groups():
-                    if group.connected and group.service.fd == fd:
-                        group.service.dispatch(self._poller, self.actor_ref)
+                    for service in group.services:
+                        if service.connected and service.fd == fd:
+                            service.dispatch(self._poller, self.actor_ref)
                 return None
             case Propose():
                 self._propose(message)
@@ -153,6 +160,7 @@ class ClusterActor(pykka.ThreadingActor):
             case Tick():
                 self._start_due()
                 self._verify_due()
+                self._dcdb.kick()
                 return None
             case GetServiceStates():
                 return tuple(ServiceState(g.label, g.connected) for g in self._groups())
@@ -164,8 +172,9 @@ class ClusterActor(pykka.ThreadingActor):
         for group in self._groups():
             if not group.restartable or (group is self._dcdb and not self._ever_quorate):
                 continue
-            if group.service.due(now, self._spacing):
-                group.service.start(now, self._poller, self.actor_ref)
+            for service in reversed(group.services):  # the barrier's first
+                if service.due(now, self._spacing):
+                    service.start(now, self._poller, self.actor_ref)
 
     def _new_dfsm(self, app: DfsmApp, protocol_version: int, nodeid: int, name: str) -> Dfsm:
         return Dfsm(

@@ -8,6 +8,7 @@ A dispatch error takes the service down; the next due tick brings it back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,22 @@ log = logging.getLogger(__name__)
 
 RETRY_SPACING_S = 5.0
 """A service that is down is re-initialized when more than this has passed since the last try."""
+
+
+RETRY_S = 0.1
+TRIES = 100
+"""cpg_join and cpg_mcast_joined answering TRY_AGAIN are retried every 100 ms, ~10 s in all."""
+
+
+def retry(call: Callable[[], None]) -> None:
+    """Run ``call``, retrying while corosync answers TRY_AGAIN (the last try raises)."""
+    for _ in range(TRIES - 1):
+        try:
+            call()
+            return
+        except CsTryAgain:
+            time.sleep(RETRY_S)
+    call()
 
 
 @dataclass

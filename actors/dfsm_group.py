@@ -10,35 +10,20 @@ after the dispatch, a later tick rejoins).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pykka
 
-from actors.corosync_service import Service
+from actors.confirm import BarrierChannel, Confirmations, Ring, refused
+from actors.corosync_service import Service, retry
 from actors.fdpoller import FdPoller
 from actors.messages import GroupModeChanged, ServiceStateChanged
-from bindings.libcpg import CpgAddress, CpgHandle
+from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
 from dfsm import Action, Dfsm, Leave, LocalResult, Member, ModeChanged, Multicast
-from errors import CsError, CsTryAgain
+from errors import CsError
 
 log = logging.getLogger(__name__)
-
-RETRY_S = 0.1
-TRIES = 100
-"""cpg_join and cpg_mcast_joined answering TRY_AGAIN are retried every 100 ms, ~10 s in all."""
-
-
-def retry(call: Callable[[], None]) -> None:
-    """Run ``call``, retrying while corosync answers TRY_AGAIN (the last try raises)."""
-    for _ in range(TRIES - 1):
-        try:
-            call()
-            return
-        except CsTryAgain:
-            time.sleep(RETRY_S)
-    call()
 
 
 def members(addresses: Sequence[CpgAddress]) -> tuple[Member, ...]:
@@ -60,6 +45,7 @@ class DfsmGroup:
         on_down: Callable[[], None] = lambda: None,
         report: Callable[[object], None] = lambda event: None,
         cpg: Callable[[], CpgHandle] = CpgHandle,
+        confirm: bool = False,
     ) -> None:
         self.group = group
         self.label = label
@@ -83,6 +69,17 @@ class DfsmGroup:
         """Results of this node's messages, answered once the dispatch that produced them ends."""
         self._shrunk = False
         """A confchg in this dispatch left at most half of the previous members."""
+        self.barrier = BarrierChannel(self._barrier_back, self._barrier_down, cpg) if confirm else None
+        """With ``confirm``: results of our changes wait for a majority to hold them (actors/confirm.py)."""
+        self._confirmations = Confirmations()
+        self._ring: Ring | None = None
+        """The totem ring the connection is in (with ``confirm``), in order with its deliveries."""
+        self._fallback_logged = False
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        """The corosync connections to start and dispatch: the group's, and its barrier's."""
+        return (self.service,) if self.barrier is None else (self.service, self.barrier.service)
 
     @property
     def connected(self) -> bool:
@@ -120,7 +117,10 @@ class DfsmGroup:
 
     def _connect(self) -> CpgHandle:
         handle = self._cpg()
-        handle.initialize(self._deliver, self._confchg)
+        if self.barrier is None:
+            handle.initialize(self._deliver, self._confchg)
+        else:
+            handle.initialize(self._deliver, self._confchg, self._totem_confchg)
         try:
             if self.dfsm is None:
                 self.dfsm = self._make_dfsm(handle.local_get())
@@ -150,11 +150,57 @@ class DfsmGroup:
                 self._shrunk = True
             self.run(self.dfsm.on_confchg(members(current), members(left), members(joined)))
 
+    def _totem_confchg(self, ring_id: CpgRingId, nodes: tuple[int, ...]) -> None:
+        new = Ring(ring_id, frozenset(nodes))
+        done, failed = self._confirmations.ring_changed(new)
+        self._ring = new
+        for result in failed:
+            log.warning(
+                "%s: message %d was delivered just before the ring changed to %s, which keeps no "
+                "majority of the previous one; its sender is told it failed",
+                self.label,
+                result.count,
+                sorted(nodes),
+            )
+        self._settle(done + [refused(r) for r in failed])
+
     def _down(self) -> None:
         if self.dfsm is not None:
             self.run(self.dfsm.finalize())
         self._answer()
+        self._ring = None
+        self._settle([refused(r) for r in self._confirmations.drop_all()])
         self._on_down()
+
+    # ----- acknowledging only what a majority holds (actors/confirm.py) -------------------
+
+    def _barrier_back(self, number: int, ring_id: CpgRingId) -> None:
+        self._settle(self._confirmations.barrier_delivered(number, ring_id))
+        self.kick()
+
+    def _barrier_down(self) -> None:
+        """Without barriers nothing held can be confirmed: answer as the original does."""
+        self._fall_back("the barrier connection is down")
+
+    def _fall_back(self, why: str) -> None:
+        held = self._confirmations.drop_all()
+        if held and not self._fallback_logged:
+            self._fallback_logged = True
+            log.warning("%s: %s; changes are acknowledged at local delivery", self.label, why)
+        self._settle(held)
+
+    def kick(self) -> None:
+        """Send a barrier if a change waits for one and none is on its way."""
+        if self.barrier is None or not self._confirmations.wants_barrier:
+            return
+        number = self._confirmations.barrier_sent()
+        if not self.barrier.send(number):
+            self._confirmations.barrier_failed()
+            self._fall_back("a barrier could not be sent")
+
+    def _settle(self, results: list[LocalResult]) -> None:
+        for result in results:
+            self._on_result(result, self._waiters.pop(result.count, None))
 
     def _answer(self) -> None:
         """Answer the senders of this node's messages delivered since the last answer.
@@ -175,8 +221,23 @@ class DfsmGroup:
                     self.label,
                     result.count,
                 )
-                result = LocalResult(count=result.count, result=None, processed=False)
+                result = refused(result)
+            elif result.processed and self._holds():
+                assert self._ring is not None
+                self._confirmations.hold(result, self._ring)
+                continue
             self._on_result(result, self._waiters.pop(result.count, None))
+        self.kick()
+
+    def _holds(self) -> bool:
+        """True if results wait for confirmation now (else they are answered at delivery)."""
+        if self.barrier is None or self._ring is None:
+            return False
+        if self.barrier.ready:
+            self._fallback_logged = False
+            return True
+        self._fall_back("the barrier connection is not ready")
+        return False
 
     def _after_dispatch(self) -> None:
         self._answer()

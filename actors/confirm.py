@@ -1,0 +1,199 @@
+"""A change is acknowledged only once a majority of the cluster is known to hold it.
+
+Corosync delivers CPG messages in agreed order: the sender delivers its own message as soon as
+it has it in sequence, which can be before any other node received it. If the network cuts the
+sender off right then, the others never get the message, the sender's partition is a minority,
+and at the next sync the majority's tree replaces the sender's: a write that was answered as
+done is gone. (The original acknowledges at local delivery and has this window too.)
+
+So the dcdb group holds the result of each of this node's changes after delivering it, tagged
+with the totem ring it was delivered in, and settles it by one of two events:
+
+* a *barrier*: a tiny message of ours, multicast after the change was delivered, comes back
+  delivered in the same ring. Totem sends a node's new messages only when the token visits it
+  again, so the token went once around the whole ring after the change was multicast, and the
+  ring did not break meanwhile: the change is acknowledged;
+* a totem ring change reported on the dcdb connection (in order with its deliveries) before
+  that: extended virtual synchrony has the change delivered on every node of the transitional
+  configuration (the old ring's members that are in our new ring). If those are a majority of
+  the old ring, the change is acknowledged; otherwise it may live only in a minority and the
+  writer is told it failed (EBUSY: the outcome is not known, the majority's state wins).
+
+The barriers go to a CPG group of their own that only our daemons join, so nodes running the
+original never see them (corosync filters by group); totem orders all groups on one ring. One
+barrier is in flight at a time, and it settles every change delivered before it was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from actors.corosync_service import Service, retry
+from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
+from dfsm import LocalResult
+from errors import CsError
+
+log = logging.getLogger(__name__)
+
+BARRIER_GROUP = b"pmxcfs_py_barrier_v1"
+"""The barrier group: joined only by this implementation's daemons."""
+_BARRIER = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class Ring:
+    """A totem ring as a CPG connection reports it."""
+
+    ring_id: CpgRingId
+    members: frozenset[int]
+
+    def keeps_majority_in(self, new: Ring) -> bool:
+        """True if more than half of this ring's nodes are also in ``new`` (our new ring)."""
+        return 2 * len(self.members & new.members) > len(self.members)
+
+
+@dataclass
+class _Held:
+    result: LocalResult
+    ring: Ring
+    after: int
+    """Barriers sent before the change was delivered: a later one settles it."""
+
+
+@dataclass
+class Confirmations:
+    """The bookkeeping, without corosync: which held results an event settles."""
+
+    held: list[_Held] = field(default_factory=list)
+    sent: int = 0
+    """Barriers sent so far (the number of the last one)."""
+    in_flight: bool = False
+
+    def hold(self, result: LocalResult, ring: Ring) -> None:
+        """Keep ``result`` (a change of ours delivered in ``ring``) until it is settled."""
+        self.held.append(_Held(result, ring, self.sent))
+
+    @property
+    def wants_barrier(self) -> bool:
+        """True if a change waits and no barrier is on its way to settle it."""
+        return bool(self.held) and not self.in_flight
+
+    def barrier_sent(self) -> int:
+        """Count a barrier as sent; returns its number."""
+        self.sent += 1
+        self.in_flight = True
+        return self.sent
+
+    def barrier_failed(self) -> None:
+        """The barrier could not be sent."""
+        self.in_flight = False
+
+    def barrier_delivered(self, number: int, ring_id: CpgRingId) -> list[LocalResult]:
+        """Barrier ``number`` came back in ring ``ring_id``: the changes it settles, acknowledged."""
+        if number == self.sent:
+            self.in_flight = False
+        settled = [h for h in self.held if h.after < number and h.ring.ring_id == ring_id]
+        self.held = [h for h in self.held if h not in settled]
+        return [h.result for h in settled]
+
+    def ring_changed(self, new: Ring) -> tuple[list[LocalResult], list[LocalResult]]:
+        """The dcdb connection moved to ``new``: (acknowledged, refused) among the earlier rings'."""
+        kept: list[_Held] = []
+        done: list[LocalResult] = []
+        refused: list[LocalResult] = []
+        for h in self.held:
+            if h.ring.ring_id == new.ring_id:
+                kept.append(h)
+            elif h.ring.keeps_majority_in(new):
+                done.append(h.result)
+            else:
+                refused.append(h.result)
+        self.held = kept
+        return done, refused
+
+    def drop_all(self) -> list[LocalResult]:
+        """Everything held (the connection is gone: the outcome is unknown)."""
+        results = [h.result for h in self.held]
+        self.held = []
+        self.in_flight = False
+        return results
+
+
+def refused(result: LocalResult) -> LocalResult:
+    """``result`` turned into 'not done' for its waiting sender."""
+    return LocalResult(count=result.count, result=None, processed=False)
+
+
+class BarrierChannel:
+    """The barrier group's CPG connection (its own Service, dispatched by the cluster actor)."""
+
+    def __init__(
+        self,
+        on_barrier: Callable[[int, CpgRingId], None],
+        on_down: Callable[[], None],
+        cpg: Callable[[], CpgHandle] = CpgHandle,
+    ) -> None:
+        self._on_barrier = on_barrier
+        self._cpg = cpg
+        self._ring: CpgRingId | None = None
+        self._pid = os.getpid()
+        self._nodeid = 0
+        self.service = Service("barrier", self._connect, on_down=self._down(on_down))
+
+    @property
+    def ready(self) -> bool:
+        """True once joined and the current ring is known."""
+        return self.service.connected and self._ring is not None
+
+    def send(self, number: int) -> bool:
+        """Multicast barrier ``number``; False if that failed."""
+        handle = self.service.handle
+        if handle is None:
+            return False
+        try:
+            retry(lambda: handle.mcast([_BARRIER.pack(number)]))
+        except CsError as exc:
+            log.warning("barrier multicast failed: %s", exc)
+            return False
+        return True
+
+    def _connect(self) -> CpgHandle:
+        handle = self._cpg()
+        handle.initialize(self._deliver, self._confchg, self._totem_confchg)
+        try:
+            self._nodeid = handle.local_get()
+            self._ring = None
+            retry(lambda: handle.join(BARRIER_GROUP))
+        except BaseException:
+            handle.finalize()
+            raise
+        return handle
+
+    def _down(self, on_down: Callable[[], None]) -> Callable[[], None]:
+        def down() -> None:
+            self._ring = None
+            on_down()
+
+        return down
+
+    def _deliver(self, group: bytes, nodeid: int, pid: int, payload: bytes) -> None:
+        if nodeid != self._nodeid or pid != self._pid or len(payload) != _BARRIER.size:
+            return  # another daemon's barrier
+        if self._ring is not None:
+            self._on_barrier(_BARRIER.unpack(payload)[0], self._ring)
+
+    def _confchg(
+        self,
+        group: bytes,
+        current: tuple[CpgAddress, ...],
+        left: tuple[CpgAddress, ...],
+        joined: tuple[CpgAddress, ...],
+    ) -> None:
+        """Who else is in the barrier group does not matter."""
+
+    def _totem_confchg(self, ring_id: CpgRingId, nodes: tuple[int, ...]) -> None:
+        self._ring = ring_id
