@@ -26,7 +26,7 @@ class DbActor(pykka.ThreadingActor):
         """Dispatch one message."""
         match message:
             case Persist():
-                self._store.apply(message.change)
+                self._store.apply(message.change, message.earlier)
                 return None
             case ReplaceRows(delete_inodes=delete, rows=rows):
                 self._store.replace_rows(delete, rows)

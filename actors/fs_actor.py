@@ -1,11 +1,14 @@
 """FsActor: the only owner of the in-memory tree (memdb).
 
 Changes are applied here, persisted through the db actor (a leaf it may ask), and
-announced to the status actor by tell.
+announced to the status actor by tell. A file's creation and writes through a handle are
+persisted when that handle is closed or fsynced (CommitPending), or with the next other change,
+in one transaction: a config written in several chunks costs one commit, not one per chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +22,7 @@ from actors.messages import (
     AttachCluster,
     BuildUpdates,
     CheckUnlock,
+    CommitPending,
     CommitSync,
     CreateFile,
     Deferred,
@@ -62,6 +66,7 @@ from errors import (
 )
 from memdb.guestconf import guest_properties
 from memdb.loader import load_memdb
+from memdb.records import Row, StoreChange
 from memdb.tree import Applied, MemDb
 from status.tracked import TRACKED_PATHS
 from wire.dcdb import (
@@ -132,6 +137,10 @@ class FsActor(pykka.ThreadingActor):
         self._cluster: pykka.ActorRef[Any] | None = None
         """Cluster mode: changes go there and come back as ApplyDelivered, in total order."""
         self._refusals = RefusalLog(status, clock=clock, wallclock=wallclock)
+        self._pending: dict[int, Row] = {}
+        """Rows of files created or written through a handle, by inode, not yet committed."""
+        self._pending_version: StoreChange | None = None
+        """The version row of the last deferred change."""
 
     def on_receive(self, message: object) -> object:
         """Dispatch one message; asked errors go back to the caller."""
@@ -159,6 +168,9 @@ class FsActor(pykka.ThreadingActor):
                 return tuple(update_record(self._memdb.index[inode]) for inode in inodes)
             case CommitSync(master_index=master, records=records):
                 self._commit_sync(master, records)
+                return None
+            case CommitPending():
+                self._commit_pending()
                 return None
             case GetChecksum():
                 return self._memdb.checksum()
@@ -196,9 +208,9 @@ class FsActor(pykka.ThreadingActor):
         memdb = self._memdb
         match message:
             case WriteFile(path=path, data=data, offset=offset):
-                return self._commit(lambda: memdb.write(path, LOCAL_WRITER, now, data, offset))
+                return self._commit(lambda: memdb.write(path, LOCAL_WRITER, now, data, offset), defer=True)
             case CreateFile(path=path):
-                self._commit(lambda: memdb.create(path, LOCAL_WRITER, now))
+                self._commit(lambda: memdb.create(path, LOCAL_WRITER, now), defer=True)
                 return memdb.getattr(path)
             case Truncate(path=path, size=size):
                 return self._commit(lambda: memdb.truncate(path, LOCAL_WRITER, now, size))
@@ -243,29 +255,53 @@ class FsActor(pykka.ThreadingActor):
                 return unlocked
         return self._memdb.set_mtime(path, LOCAL_WRITER, mtime)
 
-    def _commit(self, operation: Callable[[], Applied]) -> int:
-        """Apply one change to the tree, persist it, announce it; return its result."""
+    def _commit(self, operation: Callable[[], Applied], *, defer: bool = False) -> int:
+        """Apply one change to the tree, persist it, announce it; return its result.
+
+        With ``defer`` (a file's creation or a write, which the writer's close or fsync
+        follows) the row waits in ``_pending``; any other change commits it too.
+        """
         if not self._quorate:
             raise NotQuorate(reason="cluster not quorate - the tree is read-only")
         applied = operation()
         try:
-            if applied.change is not None:
-                ask(self._db, Persist(change=applied.change), timeout=DB_TIMEOUT_S)
-        except (StorageError, pykka.Timeout, pykka.ActorDeadError) as exc:
-            self._memdb.latched = True
-            log.critical("database write failed, refusing all changes until restart: %s", exc)
-            raise ErrorLatched(reason=str(exc)) from exc
+            change = applied.change
+            if change is not None and defer and change.upsert is not None and change.delete_inode is None:
+                self._pending[change.upsert.inode] = change.upsert
+                self._pending_version = StoreChange(change.version, change.writer, change.mtime)
+            elif change is not None:
+                self._persist(change)
         finally:
             # The tree has changed even if the commit failed (the original keeps it too),
             # so readers must see the new counters either way.
             self._announce(applied)
         return applied.result
 
+    def _persist(self, change: StoreChange) -> None:
+        """Commit ``change`` after the deferred rows, in one transaction; latch on failure."""
+        earlier = tuple(StoreChange(0, 0, 0, upsert=row) for row in self._pending.values())
+        self._pending.clear()
+        self._pending_version = None
+        try:
+            ask(self._db, Persist(change=change, earlier=earlier), timeout=DB_TIMEOUT_S)
+        except (StorageError, pykka.Timeout, pykka.ActorDeadError) as exc:
+            self._memdb.latched = True
+            log.critical("database write failed, refusing all changes until restart: %s", exc)
+            raise ErrorLatched(reason=str(exc)) from exc
+
+    def _commit_pending(self) -> None:
+        """Commit the deferred rows now (a close or fsync of a written file)."""
+        if self._pending_version is not None:
+            self._persist(self._pending_version)
+
     def _apply_delivered(self, delivered: Delivered) -> int:
         """Apply a delivered DCDB message, as the sender's node id at the sender's time."""
         if delivered.subtype == DcdbMessageType.UNLOCK:
             return self._commit(lambda: apply_unlock(self._memdb, delivered) or Applied(0, None))
-        result = self._commit(lambda: apply_fuse(self._memdb, delivered))
+        # Our own creations and writes wait for our writer's close; other nodes' are committed
+        # at once (their writers' closes are not seen here).
+        defer = delivered.local and delivered.subtype in (DcdbMessageType.CREATE, DcdbMessageType.WRITE)
+        result = self._commit(lambda: apply_fuse(self._memdb, delivered), defer=defer)
         msg = delivered.message
         if isinstance(msg, FuseMessage) and changes_conf(delivered.subtype, msg.path, msg.to):
             self._sync_host_conf(notify=delivered.local)
@@ -277,13 +313,16 @@ class FsActor(pykka.ThreadingActor):
             self._host_conf.sync(self._read_config(TREE_PATH), notify=notify)
 
     def on_stop(self) -> None:
-        """Cancel a pending corosync reload."""
+        """Commit deferred rows; cancel a pending corosync reload."""
+        with contextlib.suppress(ErrorLatched):  # logged; no close acknowledged these rows
+            self._commit_pending()
         if self._host_conf is not None:
             self._host_conf.close()
 
     def _commit_sync(self, master: bytes, records: tuple[UpdateRecord, ...]) -> None:
         """Take the leader's state: build and check the new tree, store it, swap it in."""
         self._memdb.check_writable()
+        self._commit_pending()  # the sync writes only rows that differ from our tree: store it first
         try:
             commit = build_commit(self._memdb, decode_index(master), master, records)
             ask(

@@ -63,9 +63,10 @@ class PrepareStore(Request[None]):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Persist(Request[None]):
-    """Write one change in one transaction."""
+    """Write one change in one transaction, after the deferred ``earlier`` ones (row upserts)."""
 
     change: StoreChange
+    earlier: tuple[StoreChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +156,11 @@ class WriteFile(Request[int]):
     path: str
     data: bytes
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPending(Request[None]):
+    """A file written through a handle is being closed or fsynced: make its changes durable."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -145,16 +145,21 @@ class Store:
         except (peewee.DatabaseError, sqlite3.Error, OSError) as exc:
             raise StorageError(self.path, str(exc)) from exc
 
-    def apply(self, change: StoreChange) -> None:
-        """Write one change in one committed transaction (bdb_backend_write).
+    def apply(self, change: StoreChange, earlier: tuple[StoreChange, ...] = ()) -> None:
+        """Write one change in one committed transaction (bdb_backend_write), after ``earlier``.
 
-        Plain BEGIN/COMMIT rather than peewee's atomic(): this is the hot path of every change.
+        ``earlier`` are changes whose commit was deferred (a file's creation and writes until
+        it is closed): they go into the same transaction, so the file always holds a prefix
+        of the changes. Plain BEGIN/COMMIT rather than peewee's atomic(): the hot path.
         """
         try:
             self.db.execute_sql("BEGIN")
         except (peewee.DatabaseError, sqlite3.Error) as exc:
             raise StorageError(self.path, str(exc)) from exc
         try:
+            for deferred in earlier:
+                if deferred.upsert is not None:
+                    self.db.execute_sql(_UPSERT_SQL, _row_params(deferred.upsert))
             self._apply_rows(change)
             self.db.execute_sql("COMMIT")
         except (peewee.DatabaseError, sqlite3.Error) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
+import os
 import stat
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import pykka
 from fuse import FuseOSError, Operations
 
 from actors.messages import (
+    CommitPending,
     CreateFile,
     GetStatFs,
     ListDir,
@@ -52,6 +54,8 @@ ASK_TIMEOUT_S = 30.0
 
 LINK_NAMES = ("local", "qemu-server", "openvz", "lxc")
 _NS = 1_000_000_000
+_WRITABLE = 1
+"""The low bit of a file handle: opened for writing (its flush commits the deferred rows)."""
 
 
 class Route(Enum):
@@ -105,7 +109,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     # Not implemented, as in the original: libfuse answers ENOSYS and the kernel adapts.
     getxattr = setxattr = listxattr = removexattr = None
     symlink = link = mknod = None
-    flush = fsync = fsyncdir = release = opendir = releasedir = access = None
+    fsyncdir = release = opendir = releasedir = access = None
     lock = bmap = ioctl = destroy = None
 
     def __init__(
@@ -246,6 +250,8 @@ class PveOperations(Operations):  # type: ignore[misc]
             stamp = (attr.inode, attr.version)
             fi.direct_io = 0
             fi.keep_cache = int(self._page_stamps.get(rel) == stamp)
+            if fi.flags & os.O_ACCMODE != os.O_RDONLY:
+                fi.fh = self._writable_handle()
             if len(self._page_stamps) >= MAX_PAGE_STAMPS:
                 self._page_stamps.clear()
             self._page_stamps[rel] = stamp
@@ -261,10 +267,24 @@ class PveOperations(Operations):  # type: ignore[misc]
         log.debug("create %r", path)
         rel = self._memdb_path(path)
         attr = self._ask(self._fs, CreateFile(path=rel))
+        fi.fh = self._writable_handle()
         if isinstance(attr, EntryAttr):  # local mode answers the attributes right away
-            fi.fh = next(self._handles)
             self._created[fi.fh] = (rel, attr)
         return 0
+
+    def _writable_handle(self) -> int:
+        """A new file handle with the WRITABLE bit: its flush commits what it wrote."""
+        return next(self._handles) << 1 | _WRITABLE
+
+    def flush(self, path: str, fi: Any) -> int:
+        """Closing a handle that could write: its creation and writes are committed now."""
+        if fi.fh & _WRITABLE:
+            self._ask(self._fs, CommitPending())
+        return 0
+
+    def fsync(self, path: str, datasync: int, fi: Any) -> int:
+        """As flush: what was written is committed before the answer."""
+        return self.flush(path, fi)
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         """Bytes of a file, or of a status file's last snapshot."""

@@ -10,6 +10,7 @@ import pytest
 
 from actors.fs_actor import FsActor
 from actors.messages import (
+    CommitPending,
     ActivateTree,
     ChangeRefused,
     CreateFile,
@@ -100,10 +101,13 @@ def test_every_change_answers_what_the_tree_says(fs: FsActor, db_path: Path) -> 
     assert fs.on_receive(CreateFile(path="d/f")) == _attr(fs, "d/f")
     f = _attr(fs, "d/f")
     assert (f.inode, f.version, f.size, f.type) == (3, 3, 0, DT_REG)
+    assert 3 not in raw_rows(db_path)  # committed when its writer closes it
+    assert fs.on_receive(CommitPending()) is None
     _assert_row_matches(fs, db_path, "d/f")
 
     assert fs.on_receive(WriteFile(path="d/f", data=b"hello", offset=0)) == 5
     assert fs.on_receive(ReadFile(path="d/f", size=100, offset=0)) == b"hello"
+    assert fs.on_receive(CommitPending()) is None
     _assert_row_matches(fs, db_path, "d/f")
 
     assert fs.on_receive(WriteFile(path="d/f", data=b"ab", offset=7)) == 2
@@ -336,3 +340,36 @@ def test_status_none_is_allowed(db_ref: pykka.ActorRef) -> None:
     attr = fs.on_receive(CreateFile(path="storage.cfg"))
     assert attr is not None
     assert attr == _attr(fs, "storage.cfg")
+
+
+def test_a_file_written_in_chunks_is_committed_once_at_close(fs: FsActor, db_path: Path) -> None:
+    """Creation and writes wait for CommitPending (a close), then go in one transaction."""
+    before = raw_rows(db_path)
+    assert fs.on_receive(CreateFile(path="big.cfg")) is not None
+    for i in range(4):
+        assert fs.on_receive(WriteFile(path="big.cfg", data=bytes([65 + i]) * 1000, offset=1000 * i)) == 1000
+    assert raw_rows(db_path) == before  # nothing written yet: no commit per chunk
+    fs.on_receive(CommitPending())
+    _assert_row_matches(fs, db_path, "big.cfg")
+    assert raw_rows(db_path)[0][1] == _root_version(fs)
+    after = raw_rows(db_path)
+    fs.on_receive(CommitPending())  # nothing pending: nothing written
+    assert raw_rows(db_path) == after
+
+
+def test_any_other_change_commits_the_deferred_rows_with_it(fs: FsActor, db_path: Path) -> None:
+    fs.on_receive(CreateFile(path="a.tmp"))
+    fs.on_receive(WriteFile(path="a.tmp", data=b"content", offset=0))
+    assert fs.on_receive(Rename(src="a.tmp", dst="a.cfg")) == 0  # the tools' temp file + rename
+    _assert_row_matches(fs, db_path, "a.cfg")
+    assert raw_rows(db_path)[_attr(fs, "a.cfg").inode][-1] == b"content"
+
+
+def test_stopping_commits_the_deferred_rows(db_ref: pykka.ActorRef, db_path: Path) -> None:
+    fs = FsActor(db_ref, None, quorate=True, wallclock=lambda: float(NOW))
+    fs.on_receive(LoadTree(rows=()))
+    fs.on_receive(ActivateTree())
+    fs.on_receive(CreateFile(path="x"))
+    fs.on_receive(WriteFile(path="x", data=b"kept", offset=0))
+    fs.on_stop()
+    _assert_row_matches(fs, db_path, "x")

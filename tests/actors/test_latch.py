@@ -11,6 +11,7 @@ import pytest
 
 import main
 from actors.messages import (
+    CommitPending,
     CreateFile,
     GetStatFs,
     ListDir,
@@ -48,8 +49,9 @@ def test_failed_write_latches_and_keeps_the_change_in_memory(
     version = q(daemon.fs, Lookup(path="")).attr.version
     break_store(db_path)
 
+    assert q(daemon.fs, WriteFile(path="f", data=b"AFTER!", offset=0)) == 6  # committed at close
     with pytest.raises(ErrorLatched):
-        q(daemon.fs, WriteFile(path="f", data=b"AFTER!", offset=0))
+        q(daemon.fs, CommitPending())  # the close
     assert any(r.levelno >= logging.CRITICAL for r in caplog.records)
     # the in-memory change of the failing operation stays applied
     assert q(daemon.fs, ReadFile(path="f", size=100, offset=0)) == b"AFTER!"
@@ -119,7 +121,7 @@ def test_tracked_counter_is_bumped_even_when_the_commit_fails(daemon: main.Actor
     before = json.loads(q(daemon.status, ReadStatusFile(name=".version", size=size, offset=0)))
     break_store(db_path)
     with pytest.raises(ErrorLatched):
-        q(daemon.fs, WriteFile(path="storage.cfg", data=b"x", offset=0))
+        q(daemon.fs, Truncate(path="storage.cfg", size=1))
     size = q(daemon.status, RenderStatusFile(name=".version"))
     after = json.loads(q(daemon.status, ReadStatusFile(name=".version", size=size, offset=0)))
     assert after["storage.cfg"] == before["storage.cfg"] + 1

@@ -7,6 +7,7 @@ database holds (the s3ql habit of ending every test with fsck).
 from __future__ import annotations
 
 import grp
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from fuse import FuseOSError
 import main
 from actors.db_actor import DbActor
 from actors.fs_actor import FsActor
-from actors.messages import GetIndex, Lookup, QuorumChanged, Request, ask
+from actors.messages import CommitPending, GetIndex, Lookup, QuorumChanged, Request, ask
 from actors.status_actor import StatusActor
 from daemon.options import Options
 from fusefs.operations import PveOperations
@@ -34,9 +35,10 @@ TIMEOUT = 10.0
 
 
 class FileInfo:
-    """What fusepy hands open/create with raw_fi: only the two flags matter here."""
+    """What fusepy hands open/create/flush with raw_fi: the open flags, the cache flags, fh."""
 
-    def __init__(self) -> None:
+    def __init__(self, flags: int = os.O_RDONLY) -> None:
+        self.flags = flags
         self.direct_io = 0
         self.keep_cache = 1
         self.fh = 0
@@ -79,7 +81,9 @@ def errno_of(call: Callable[..., Any], *args: Any) -> int:
 
 
 def db_matches_tree(pve: Pve) -> None:
-    """The rows in the file load into exactly the tree the fs actor holds."""
+    """The rows in the file load into exactly the tree the fs actor holds, once every handle is
+    closed (the tests call write without the kernel's flush at close: commit the deferred rows)."""
+    pve.ask(CommitPending())
     con = sqlite3.connect(pve.db_path)
     try:
         rows = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import time
 
@@ -137,6 +138,36 @@ def test_open_ignores_flags_and_quorum(pve: Pve) -> None:
     fi = FileInfo()
     assert pve.ops.open("/f", fi) == 0
     assert (fi.direct_io, fi.keep_cache) == (0, 0)
+
+
+def _stored(pve: Pve, name: str) -> bytes | None:
+    """The data column of the row named ``name`` in config.db (None if there is no such row)."""
+    con = sqlite3.connect(pve.db_path)
+    try:
+        row = con.execute("SELECT data FROM tree WHERE name = ?", (name,)).fetchone()
+    finally:
+        con.close()
+    return None if row is None else (row[0] or b"")
+
+
+def test_a_written_file_is_committed_when_its_handle_is_flushed(pve: Pve) -> None:
+    created = FileInfo(os.O_WRONLY | os.O_CREAT)
+    pve.ops.create("/w.cfg", 0o644, created)
+    assert pve.ops.write("/w.cfg", b"one", 0, created) == 3
+    assert pve.ops.write("/w.cfg", b"two", 3, created) == 3
+    assert _stored(pve, "w.cfg") is None  # not one commit per chunk
+    reader = FileInfo(os.O_RDONLY)
+    assert pve.ops.open("/w.cfg", reader) == 0
+    assert pve.ops.flush("/w.cfg", reader) == 0  # a reader's close commits nothing
+    assert _stored(pve, "w.cfg") is None
+    assert pve.ops.flush("/w.cfg", created) == 0
+    assert _stored(pve, "w.cfg") == b"onetwo"
+
+    writer = FileInfo(os.O_RDWR)
+    assert pve.ops.open("/w.cfg", writer) == 0
+    assert pve.ops.write("/w.cfg", b"TWO", 3, writer) == 3
+    assert pve.ops.fsync("/w.cfg", 0, writer) == 0
+    assert _stored(pve, "w.cfg") == b"oneTWO"
 
 
 # ----- reads, writes, truncates --------------------------------------------------------
