@@ -84,6 +84,17 @@ def original_pattern(workload: str, db_path: Path) -> int:
     return written
 
 
+def original_pattern_in_child(workload: str, db_path: Path) -> int:
+    """:func:`original_pattern` in a child process, so that its write_bytes are its own."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--original-pattern", workload, str(db_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(child.stdout.split()[-1])
+
+
 def ours(workload: str, base: Path) -> int:
     """A local-mode daemon's bytes written for a workload's updates through the mount."""
     content, updates = WORKLOADS[workload]
@@ -119,13 +130,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-diskwrites-") as tmp:
         for name, (content, updates) in WORKLOADS.items():
             mine = ours(name, Path(tmp) / name) / updates
-            child = subprocess.run(
-                [sys.executable, __file__, "--original-pattern", name, f"{tmp}/{name}-c.db"],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            original = int(child.stdout.split()[-1]) / updates
+            original = original_pattern_in_child(name, Path(tmp) / f"{name}-c.db") / updates
             label = f"{name} {len(content) / 1024:.0f} KiB x{updates}"
             print(f"{label:<26}{mine / 1024:>8.1f} KiB{original / 1024:>8.1f} KiB{mine / original:>8.2f}")
     print("aim: ours / original <= 0.50 for the config update")

@@ -16,7 +16,12 @@ the issues for this kind of machine) and ``<out>/latency.png`` (latency distribu
   creations on node 1, with the same creations on a local-mode daemon as the baseline; the
   time from starting corosync on 3 nodes to all quorate and mounted; and from
   bench/replication.py the creations on a 1-node cluster and the resync of a restarted node
-  that missed 10,000 files.
+  that missed 10,000 files;
+* scale (bench/scale.py): write latency p50/p99, a joiner's resync of 10,000 x 2 KiB files and
+  the daemons' RSS on 3, 5 and 7 nodes, plotted in ``<out>/scale.png``;
+* disk writes per temp-file update (bench/diskwrites.py) against the original's commit pattern
+  replayed on the same schema, and a resync's records stored batched against one transaction
+  each (bench/sync_commit.py).
 
 Everything it starts is torn down afterwards, also on an error or Ctrl-C.
 """
@@ -58,6 +63,9 @@ def _bench_module(name: str) -> ModuleType:
 fsbench = _bench_module("fsbench")
 ipc_rate = _bench_module("ipc").one_run
 replication = _bench_module("replication")
+diskwrites = _bench_module("diskwrites")
+sync_commit = _bench_module("sync_commit")
+scale = _bench_module("scale")
 
 C_FIGURES = {
     "create+write 1000 files (s)": 0.18,
@@ -174,6 +182,49 @@ def resync_and_one_node(report: Report, root: Path, quick: bool) -> None:
     report.notes += [f"{name}: {value}" for name, value in rows]
 
 
+def disk_writes(report: Report, root: Path) -> None:
+    """bench/diskwrites.py: bytes to disk per temp-file update, against the original's pattern."""
+    for name, (content, updates) in diskwrites.WORKLOADS.items():
+        ours = diskwrites.ours(name, root / f"disk-{name}") / updates
+        original = diskwrites.original_pattern_in_child(name, root / f"disk-{name}-c.db") / updates
+        report.add(
+            f"disk writes per update, {len(content) // 1024 or 1} KiB file",
+            ours / 1024,
+            original / 1024,
+            "KiB",
+        )
+    report.notes.append(
+        "Disk-write baseline: the original's commit pattern (one transaction per create, write "
+        "chunk and rename) replayed on the same schema and pragmas (bench/diskwrites.py)."
+    )
+
+
+def resync_store(report: Report, root: Path, quick: bool) -> None:
+    """bench/sync_commit.py: the joiner storing a resync's records, batched against per entry."""
+    rows = sync_commit.records(1000 if quick else 10000, 2048)
+    one = sync_commit.batched(root / "sync-batched.db", rows)
+    each = sync_commit.per_entry(root / "sync-each.db", rows)
+    report.add(f"resync: store {len(rows)} UPDATE records (2 KiB)", one, each, "s")
+    report.notes.append(
+        "Resync-store baseline: the same records, one transaction each (bench/sync_commit.py)."
+    )
+
+
+def scale_run(report: Report, root: Path, quick: bool, out: Path) -> None:
+    """bench/scale.py: write latency, resync and memory on 3, 5 and 7 nodes."""
+    files = 1000 if quick else 10000
+    src = scale.seed_files(root, files, 2048)
+    results = [scale.one_size(root / f"scale{n}", n, src, 100 if quick else 300) for n in (3, 5, 7)]
+    for r in results:
+        n = r["nodes"]
+        report.add(f"{n} nodes: write p50", r["write_p50_ms"], None, "ms")
+        report.add(f"{n} nodes: write p99", r["write_p99_ms"], None, "ms")
+        report.add(f"{n} nodes: joiner resync ({files} x 2 KiB)", r["resync_s"], None, "s")
+        report.add(f"{n} nodes: daemon RSS, largest", r["rss_mib_max"], None, "MiB")
+    scale.plot(results, out / "scale.png")
+    report.notes.append("Scale: see scale.png (bench/scale.py).")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -256,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_cluster:
             cluster_mode(report, root, args.quick)
             resync_and_one_node(report, root, args.quick)
+            scale_run(report, root, args.quick, out)
+        disk_writes(report, root)
+        resync_store(report, root, args.quick)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"wrote {write_markdown(report, out, args.quick)} and {plot(report, out)}")
