@@ -12,11 +12,11 @@ import pykka
 import pytest
 
 from actors.confirm import BARRIER_GROUP, Confirmations, Ring
-from actors.dfsm_group import DfsmGroup
 from bindings.libcpg import CpgRingId
-from dfsm import Dfsm, LocalResult
+from dfsm import LocalResult
 from errors import CsError
-from tests.dfsm.fakes import ME, N2, N3, FakeApp, to_synced
+from tests.actors.test_dfsm_group import Poller, dcdb_group
+from tests.dfsm.fakes import ME, N2, N3, to_synced
 
 R1 = Ring(CpgRingId(1, 8), frozenset({1, 2, 3}))
 R2_ALONE = Ring(CpgRingId(1, 12), frozenset({1}))
@@ -120,14 +120,6 @@ class FakeHandle:
         self.callbacks[2](ring.ring_id, tuple(sorted(ring.members)))
 
 
-class Poller:
-    def watch(self, fd: int, owner: object) -> None:
-        pass
-
-    def forget(self, fd: int) -> None:
-        pass
-
-
 class Group:
     """The dcdb group with fake handles: its own and its barrier's, both in ring R1."""
 
@@ -136,15 +128,7 @@ class Group:
         self.barrier = FakeHandle()
         handles = [self.dcdb, self.barrier]
         self.results: list[LocalResult] = []
-        self.group = DfsmGroup(
-            b"test",
-            "dcdb",
-            lambda nodeid: Dfsm(FakeApp(), protocol_version=1, nodeid=ME.nodeid, pid=ME.pid, clock=lambda: 1),
-            Poller(),  # type: ignore[arg-type]
-            on_result=lambda result, waiter: self.results.append(result),
-            cpg=lambda: handles.pop(0),  # type: ignore[arg-type,return-value]
-            confirm=True,
-        )
+        self.group = dcdb_group(self.results, lambda: handles.pop(0), confirm=True)
         assert self.group.barrier is not None
         self.group.barrier._pid = ME.pid  # the barrier filters on this process's pid
         for service in self.group.services:

@@ -3,6 +3,7 @@ the same dispatch showed that we were cut off into a minority (the transitional 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pykka
@@ -48,18 +49,24 @@ class Poller:
         pass
 
 
+def dcdb_group(results: list[LocalResult], cpg: Callable[[], Any], *, confirm: bool = False) -> DfsmGroup:
+    """A group on fake handles whose results land in ``results``."""
+    return DfsmGroup(
+        b"test",
+        "dcdb",
+        lambda nodeid: Dfsm(FakeApp(), protocol_version=1, nodeid=ME.nodeid, pid=ME.pid, clock=lambda: 1),
+        Poller(),  # type: ignore[arg-type]
+        on_result=lambda result, waiter: results.append(result),
+        cpg=cpg,
+        confirm=confirm,
+    )
+
+
 class Group:
     def __init__(self, members: tuple[Member, ...]) -> None:
         self.handle = FakeHandle()
         self.results: list[LocalResult] = []
-        self.group = DfsmGroup(
-            b"test",
-            "dcdb",
-            lambda nodeid: Dfsm(FakeApp(), protocol_version=1, nodeid=ME.nodeid, pid=ME.pid, clock=lambda: 1),
-            Poller(),  # type: ignore[arg-type]
-            on_result=lambda result, waiter: self.results.append(result),
-            cpg=lambda: self.handle,  # type: ignore[arg-type,return-value]
-        )
+        self.group = dcdb_group(self.results, lambda: self.handle)
         assert self.group.service.start(0.0, Poller(), None)  # type: ignore[arg-type]
         assert self.group.dfsm is not None
         to_synced(self.group.dfsm, members)

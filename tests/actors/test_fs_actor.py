@@ -10,9 +10,9 @@ import pytest
 
 from actors.fs_actor import FsActor
 from actors.messages import (
-    CommitPending,
     ActivateTree,
     ChangeRefused,
+    CommitPending,
     CreateFile,
     GetIndex,
     GetStatFs,
