@@ -25,7 +25,7 @@ FILE_SIZE = 500
 OVERWRITE_SIZE = 4096
 BIG_SIZE = 512 * 1024
 WRITE_FLAGS = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
-SMALL_FILE_WORKLOADS = ("create+write", "read", "stat", "readdir", "overwrite")
+SMALL_FILE_WORKLOADS = ("create+write", "read", "reread", "stat", "readdir", "overwrite")
 WORKLOADS = (*SMALL_FILE_WORKLOADS, "big-write", "big-read", "members")
 RATE_WORKLOADS = frozenset({"members"})
 C_TARGETS = {"create+write": 0.18, "read": 0.09}
@@ -177,6 +177,7 @@ def run_once(mount: str, cfg: Config, seq: int) -> dict[str, float]:
         res = {
             "create+write": timed("create+write", files, write_file),
             "read": timed("read", files, read_file),
+            "reread": timed("reread", files, read_file),  # unchanged since their last open
             "stat": timed("stat", files, do_stat),
             "readdir": timed("readdir", [(folder, cfg.files)] * cfg.readdir_count, do_listdir),
             "overwrite": timed("overwrite", [(small, b"o" * OVERWRITE_SIZE)] * cfg.files, do_overwrite),
