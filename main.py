@@ -118,7 +118,10 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
     ask(actors.status, AttachKvstore(cluster=cluster, node_ip=node_ip), timeout=STARTUP_TIMEOUT_S)
     # fs first: it must know about quorum before the cluster actor joins the dcdb group
     quorum = QuorumActor.start(
-        poller, quorum_listeners=(actors.fs, actors.status, cluster), config_listeners=(actors.status,)
+        poller,
+        quorum_listeners=(actors.fs, actors.status, cluster),
+        config_listeners=(actors.status,),
+        ring_listeners=(cluster,),
     )
     ask(actors.fs, AttachCluster(cluster=cluster), timeout=STARTUP_TIMEOUT_S)
     ticker = Ticker()

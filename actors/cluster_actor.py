@@ -31,6 +31,7 @@ from actors.messages import (
     MembershipChanged,
     Propose,
     QuorumChanged,
+    RingQuorum,
     ServiceState,
     Tick,
 )
@@ -71,7 +72,7 @@ class ClusterActor(pykka.ThreadingActor):
     (actors/confirm.py); without it writers are answered at local delivery, as the original.
 
     Accepts: Propose (from the fs actor), BroadcastKv and BroadcastLog (from the status
-    actor), QuorumChanged, Tick, FdReadable (poller, ticker); GetServiceStates.
+    actor), QuorumChanged, RingQuorum, Tick, FdReadable (poller, ticker); GetServiceStates.
     """
 
     def __init__(
@@ -151,6 +152,9 @@ class ClusterActor(pykka.ThreadingActor):
                 return None
             case BroadcastLog(entry=entry):
                 self._broadcast(kvstore.KvstoreMessageType.LOG, entry)
+                return None
+            case RingQuorum(ring_seq=seq, quorate=quorate):
+                self._dcdb.ring_quorum(seq, quorate)
                 return None
             case QuorumChanged(quorate=quorate):
                 if quorate and not self._ever_quorate:

@@ -7,17 +7,20 @@ and at the next sync the majority's tree replaces the sender's: a write that was
 done is gone. (The original acknowledges at local delivery and has this window too.)
 
 So the dcdb group holds the result of each of this node's changes after delivering it, tagged
-with the totem ring it was delivered in, and settles it by one of two events:
+with the totem ring it was delivered in, and settles it by one of these events:
 
 * a *barrier*: a tiny message of ours, multicast after the change was delivered, comes back
-  delivered in the same ring. Totem sends a node's new messages only when the token visits it
-  again, so the token went once around the whole ring after the change was multicast, and the
-  ring did not break meanwhile: the change is acknowledged;
+  delivered in the same ring, and corosync's quorum notification for that ring says quorate.
+  Totem sends a node's new messages only when the token visits it again, so the token went once
+  around the whole ring after the change was multicast, and the ring did not break meanwhile;
+  the ring holds the quorum: the change is acknowledged;
+* corosync says the ring the change was delivered in is not quorate (a change sent just before
+  a cut and delivered after it, in the minority's new ring): the writer is told it failed;
 * a totem ring change reported on the dcdb connection (in order with its deliveries) before
   that: extended virtual synchrony has the change delivered on every node of the transitional
   configuration (the old ring's members that are in our new ring). If those are a majority of
-  the old ring, the change is acknowledged; otherwise it may live only in a minority and the
-  writer is told it failed (EBUSY: the outcome is not known, the majority's state wins).
+  the old, quorate ring, the change is acknowledged; otherwise it may live only in a minority and
+  the writer is told it failed (EBUSY: the outcome is not known, the majority's state wins).
 
 The barriers go to a CPG group of their own that only our daemons join, so nodes running the
 original never see them (corosync filters by group); totem orders all groups on one ring. One
@@ -62,6 +65,14 @@ class _Held:
     ring: Ring
     after: int
     """Barriers sent before the change was delivered: a later one settles it."""
+    barrier_back: bool = False
+    """A later barrier came back in the same ring (the ring's quorum may still be unknown)."""
+
+
+Settled = tuple[list[LocalResult], list[LocalResult]]
+"""(acknowledged, refused) results."""
+RINGS_KEPT = 32
+"""Quorum verdicts kept, by ring sequence number (the newest)."""
 
 
 @dataclass
@@ -72,6 +83,8 @@ class Confirmations:
     sent: int = 0
     """Barriers sent so far (the number of the last one)."""
     in_flight: bool = False
+    quorate_rings: dict[int, bool] = field(default_factory=dict)
+    """Corosync's latest quorum verdict for each recent ring, by sequence number."""
 
     def hold(self, result: LocalResult, ring: Ring) -> None:
         """Keep ``result`` (a change of ours delivered in ``ring``) until it is settled."""
@@ -92,13 +105,38 @@ class Confirmations:
         """The barrier could not be sent."""
         self.in_flight = False
 
-    def barrier_delivered(self, number: int, ring_id: CpgRingId) -> list[LocalResult]:
-        """Barrier ``number`` came back in ring ``ring_id``: the changes it settles, acknowledged."""
+    def barrier_delivered(
+        self, number: int, ring_id: CpgRingId
+    ) -> tuple[list[LocalResult], list[LocalResult]]:
+        """Barrier ``number`` came back in ring ``ring_id``: (acknowledged, refused)."""
         if number == self.sent:
             self.in_flight = False
-        settled = [h for h in self.held if h.after < number and h.ring.ring_id == ring_id]
-        self.held = [h for h in self.held if h not in settled]
-        return [h.result for h in settled]
+        for h in self.held:
+            if h.after < number and h.ring.ring_id == ring_id:
+                h.barrier_back = True
+        return self._settle()
+
+    def ring_quorum(self, seq: int, quorate: bool) -> Settled:
+        """Corosync's quorum verdict for ring ``seq``: (acknowledged, refused)."""
+        self.quorate_rings[seq] = quorate
+        for old in sorted(self.quorate_rings)[:-RINGS_KEPT]:
+            del self.quorate_rings[old]
+        return self._settle()
+
+    def _settle(self) -> Settled:
+        done: list[LocalResult] = []
+        refused: list[LocalResult] = []
+        kept: list[_Held] = []
+        for h in self.held:
+            verdict = self.quorate_rings.get(h.ring.ring_id.seq)
+            if verdict is False:
+                refused.append(h.result)
+            elif verdict and h.barrier_back:
+                done.append(h.result)
+            else:
+                kept.append(h)
+        self.held = kept
+        return done, refused
 
     def ring_changed(self, new: Ring) -> tuple[list[LocalResult], list[LocalResult]]:
         """The dcdb connection moved to ``new``: (acknowledged, refused) among the earlier rings'."""
@@ -108,7 +146,7 @@ class Confirmations:
         for h in self.held:
             if h.ring.ring_id == new.ring_id:
                 kept.append(h)
-            elif h.ring.keeps_majority_in(new):
+            elif h.ring.keeps_majority_in(new) and self.quorate_rings.get(h.ring.ring_id.seq):
                 done.append(h.result)
             else:
                 refused.append(h.result)

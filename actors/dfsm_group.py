@@ -157,7 +157,7 @@ class DfsmGroup:
         for result in failed:
             log.warning(
                 "%s: message %d was delivered just before the ring changed to %s, which keeps no "
-                "majority of the previous one; its sender is told it failed",
+                "majority of the previous, quorate one; its sender is told it failed",
                 self.label,
                 result.count,
                 sorted(nodes),
@@ -175,8 +175,21 @@ class DfsmGroup:
     # ----- acknowledging only what a majority holds (actors/confirm.py) -------------------
 
     def _barrier_back(self, number: int, ring_id: CpgRingId) -> None:
-        self._settle(self._confirmations.barrier_delivered(number, ring_id))
+        self._settle_both(*self._confirmations.barrier_delivered(number, ring_id))
         self.kick()
+
+    def ring_quorum(self, seq: int, quorate: bool) -> None:
+        """Corosync's quorum notification for totem ring ``seq``."""
+        self._settle_both(*self._confirmations.ring_quorum(seq, quorate))
+
+    def _settle_both(self, done: list[LocalResult], failed: list[LocalResult]) -> None:
+        for result in failed:
+            log.warning(
+                "%s: message %d was delivered in a ring without quorum; its sender is told it failed",
+                self.label,
+                result.count,
+            )
+        self._settle(done + [refused(r) for r in failed])
 
     def _barrier_down(self) -> None:
         """Without barriers nothing held can be confirmed: answer as the original does."""

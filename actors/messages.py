@@ -268,6 +268,18 @@ class QuorumChanged:
     quorate: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RingQuorum:
+    """Event: corosync's quorum verdict for a totem ring.
+
+    Sent for every ring and every quorum change within one; the cluster actor acknowledges
+    changes by it (actors/confirm.py).
+    """
+
+    ring_seq: int
+    quorate: bool
+
+
 # ----- status actor --------------------------------------------------------------
 
 

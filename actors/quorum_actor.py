@@ -23,6 +23,7 @@ from actors.messages import (
     FdReadable,
     GetServiceStates,
     QuorumChanged,
+    RingQuorum,
     ServiceState,
     ServiceStateChanged,
     Tick,
@@ -63,6 +64,7 @@ class QuorumActor(pykka.ThreadingActor):
         *,
         quorum_listeners: Sequence[pykka.ActorRef[Any]],
         config_listeners: Sequence[pykka.ActorRef[Any]],
+        ring_listeners: Sequence[pykka.ActorRef[Any]] = (),
         retry_spacing: float = RETRY_SPACING_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -70,6 +72,7 @@ class QuorumActor(pykka.ThreadingActor):
         self._poller = poller
         self._quorum_listeners = tuple(quorum_listeners)
         self._config_listeners = tuple(config_listeners)
+        self._ring_listeners = tuple(ring_listeners)
         self._spacing = retry_spacing
         self._clock = clock
         self._quorate = False
@@ -135,6 +138,8 @@ class QuorumActor(pykka.ThreadingActor):
 
     def _on_quorum(self, quorate: bool, ring_seq: int, nodes: tuple[int, ...]) -> None:
         self._set_quorate(quorate)
+        for listener in self._ring_listeners:
+            listener.tell(RingQuorum(ring_seq=ring_seq, quorate=quorate))
 
     def _set_quorate(self, quorate: bool) -> None:
         if quorate == self._quorate:

@@ -1,6 +1,6 @@
 """A change's writer is answered only once a majority is known to hold it (actors/confirm.py):
-by a barrier that comes back in the same totem ring, or by a ring change that keeps a majority;
-a ring change into a minority answers it as failed."""
+by a barrier that comes back in the same, quorate totem ring, or by a ring change that keeps a
+majority of a quorate ring; a ring without quorum, or a change into a minority, answers failed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.confirm import BARRIER_GROUP, Confirmations, Ring
+from actors.confirm import BARRIER_GROUP, RINGS_KEPT, Confirmations, Ring
 from bindings.libcpg import CpgRingId
 from dfsm import LocalResult
 from errors import CsError
@@ -31,32 +31,65 @@ def result(count: int) -> LocalResult:
 # ----- the bookkeeping ------------------------------------------------------------------
 
 
-def test_a_barrier_sent_after_the_delivery_settles_it() -> None:
+def quorate(ring: Ring = R1) -> Confirmations:
+    """Bookkeeping that knows ``ring`` is quorate."""
     c = Confirmations()
+    assert c.ring_quorum(ring.ring_id.seq, True) == ([], [])
+    return c
+
+
+def test_a_barrier_sent_after_the_delivery_settles_it() -> None:
+    c = quorate()
     c.hold(result(1), R1)
     assert c.wants_barrier
     number = c.barrier_sent()
     assert not c.wants_barrier
-    assert c.barrier_delivered(number, R1.ring_id) == [result(1)]
+    assert c.barrier_delivered(number, R1.ring_id) == ([result(1)], [])
     assert c.held == []
     assert not c.in_flight
 
 
 def test_a_barrier_sent_before_the_delivery_does_not_settle_it() -> None:
-    c = Confirmations()
+    c = quorate()
     c.hold(result(1), R1)
     first = c.barrier_sent()
     c.hold(result(2), R1)  # delivered while the first barrier was on its way
-    assert c.barrier_delivered(first, R1.ring_id) == [result(1)]
+    assert c.barrier_delivered(first, R1.ring_id) == ([result(1)], [])
     assert c.wants_barrier  # the second change needs a barrier of its own
-    assert c.barrier_delivered(c.barrier_sent(), R1.ring_id) == [result(2)]
+    assert c.barrier_delivered(c.barrier_sent(), R1.ring_id) == ([result(2)], [])
 
 
 def test_a_barrier_back_in_another_ring_settles_nothing() -> None:
+    c = quorate()
+    c.hold(result(1), R1)
+    assert c.barrier_delivered(c.barrier_sent(), R2_ALONE.ring_id) == ([], [])
+    assert [h.result for h in c.held] == [result(1)]
+
+
+def test_the_barrier_waits_for_the_rings_quorum_verdict() -> None:
     c = Confirmations()
     c.hold(result(1), R1)
-    assert c.barrier_delivered(c.barrier_sent(), R2_ALONE.ring_id) == []
-    assert [h.result for h in c.held] == [result(1)]
+    assert c.barrier_delivered(c.barrier_sent(), R1.ring_id) == ([], [])
+    assert c.ring_quorum(R2_PAIR.ring_id.seq, True) == ([], [])  # another ring's verdict
+    assert c.ring_quorum(R1.ring_id.seq, True) == ([result(1)], [])
+
+
+def test_a_change_delivered_in_a_ring_without_quorum_is_refused() -> None:
+    """Sent just before a cut, delivered after it in the minority's new ring: the barrier comes
+    back in that ring too, but corosync says the ring has no quorum."""
+    c = Confirmations()
+    c.hold(result(1), R2_ALONE)
+    assert c.barrier_delivered(c.barrier_sent(), R2_ALONE.ring_id) == ([], [])
+    assert c.ring_quorum(R2_ALONE.ring_id.seq, False) == ([], [result(1)])
+    c.hold(result(2), R2_ALONE)  # the verdict is known: refused at once
+    assert c.ring_quorum(R2_ALONE.ring_id.seq, False) == ([], [result(2)])
+
+
+def test_only_the_newest_verdicts_are_kept() -> None:
+    c = Confirmations()
+    for seq in range(100):
+        c.ring_quorum(seq, True)
+    assert sorted(c.quorate_rings) == list(range(100 - RINGS_KEPT, 100))
 
 
 @pytest.mark.parametrize(
@@ -65,15 +98,21 @@ def test_a_barrier_back_in_another_ring_settles_nothing() -> None:
     ids=["cut-off-alone", "majority-stays", "a-node-joins"],
 )
 def test_a_ring_change_settles_by_majority(new: Ring, acknowledged: bool) -> None:
-    c = Confirmations()
+    c = quorate()
     c.hold(result(1), R1)
     done, refused = c.ring_changed(new)
     assert (done, refused) == (([result(1)], []) if acknowledged else ([], [result(1)]))
     assert c.held == []
 
 
-def test_a_ring_change_keeps_what_was_delivered_in_the_new_ring() -> None:
+def test_a_ring_change_from_a_ring_of_unknown_quorum_refuses() -> None:
     c = Confirmations()
+    c.hold(result(1), R1)
+    assert c.ring_changed(R2_MORE) == ([], [result(1)])
+
+
+def test_a_ring_change_keeps_what_was_delivered_in_the_new_ring() -> None:
+    c = quorate()
     c.hold(result(1), R2_PAIR)
     assert c.ring_changed(R2_PAIR) == ([], [])
     assert len(c.held) == 1
@@ -136,6 +175,7 @@ class Group:
         assert self.barrier.joined == BARRIER_GROUP
         self.dcdb.totem(R1)
         self.barrier.totem(R1)
+        self.group.ring_quorum(R1.ring_id.seq, True)
         assert self.group.dfsm is not None
         to_synced(self.group.dfsm, (ME, N2, N3))
 
@@ -230,3 +270,15 @@ def test_a_barrier_that_cannot_be_sent_falls_back_to_delivery() -> None:
     g.barrier.fail_mcast = True
     g.write()
     assert [r.processed for r in g.results] == [True]
+
+
+def test_a_ring_without_quorum_refuses_what_it_delivered(caplog: pytest.LogCaptureFixture) -> None:
+    g = Group()
+    g.dcdb.totem(R2_ALONE)  # a cut: our change goes out in the new ring, alone
+    g.barrier.totem(R2_ALONE)
+    g.write()
+    g.barrier_back()
+    assert g.results == []  # the barrier alone does not do: the ring's quorum is not known yet
+    g.group.ring_quorum(R2_ALONE.ring_id.seq, False)
+    assert [r.processed for r in g.results] == [False]
+    assert "without quorum" in caplog.text

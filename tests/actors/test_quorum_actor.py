@@ -20,6 +20,7 @@ from actors.messages import (
     FdReadable,
     GetServiceStates,
     QuorumChanged,
+    RingQuorum,
     ServiceState,
     Tick,
 )
@@ -272,10 +273,12 @@ class Parts:
         self.clock = clock
         self.fs = Recorder()
         self.status = Recorder()
+        self.cluster = Recorder()
         self.actor = QuorumActor(
             poller,  # type: ignore[arg-type]
             quorum_listeners=(self.fs, self.status),  # type: ignore[arg-type]
             config_listeners=(self.status,),  # type: ignore[arg-type]
+            ring_listeners=(self.cluster,),  # type: ignore[arg-type]
             clock=clock,
         )
 
@@ -397,6 +400,21 @@ def test_quorum_changes_are_told_once_each(corosync: Corosync, started: Parts) -
     corosync.set_quorate(False)
     started.dispatch_quorum()
     assert started.quorum_told() == [True, False]
+
+
+def test_every_notification_tells_the_rings_verdict(corosync: Corosync, started: Parts) -> None:
+    """The ring listeners hear each notification with its ring (the fake's ring is 7), also
+    when quorum did not change: the cluster actor acknowledges changes per ring."""
+    for quorate in (True, True, False):
+        corosync.set_quorate(quorate)
+        started.dispatch_quorum()
+    assert started.cluster.of(RingQuorum) == [
+        RingQuorum(ring_seq=7, quorate=False),  # the state trackstart answered at the start
+        RingQuorum(ring_seq=7, quorate=True),
+        RingQuorum(ring_seq=7, quorate=True),
+        RingQuorum(ring_seq=7, quorate=False),
+    ]
+    assert started.fs.of(RingQuorum) == []
 
 
 def test_current_state_comes_with_trackstart(corosync: Corosync, parts: Parts) -> None:

@@ -34,6 +34,7 @@ from actors.messages import (
     ClusterConfig,
     ClusterConfigChanged,
     ClusterNode,
+    CommitPending,
     CreateFile,
     GetClusterLog,
     GetIndex,
@@ -199,6 +200,7 @@ def started_fs(tmp_path: Path) -> pykka.ActorRef[Any]:
         q(fs, MakeDir(path=path))
     q(fs, CreateFile(path="testdir/a.txt"))
     q(fs, WriteFile(path="testdir/a.txt", data=b"hello\n", offset=0))
+    q(fs, CommitPending())  # its writer closes it
     return fs
 
 
