@@ -86,9 +86,16 @@ class Confirmations:
     quorate_rings: dict[int, bool] = field(default_factory=dict)
     """Corosync's latest quorum verdict for each recent ring, by sequence number."""
 
-    def hold(self, result: LocalResult, ring: Ring) -> None:
-        """Keep ``result`` (a change of ours delivered in ``ring``) until it is settled."""
+    def hold(self, result: LocalResult, ring: Ring) -> bool:
+        """Keep ``result`` (a change of ours delivered in ``ring``) until it is settled.
+
+        Returns False instead if it needs no wait: a ring of this node alone that corosync calls
+        quorate (a one-node cluster, or a quorum device's vote) has no one else to lose it to.
+        """
+        if len(ring.members) == 1 and self.quorate_rings.get(ring.ring_id.seq):
+            return False
         self.held.append(_Held(result, ring, self.sent))
+        return True
 
     @property
     def wants_barrier(self) -> bool:

@@ -237,8 +237,8 @@ class DfsmGroup:
                 result = refused(result)
             elif result.processed and self._holds():
                 assert self._ring is not None
-                self._confirmations.hold(result, self._ring)
-                continue
+                if self._confirmations.hold(result, self._ring):
+                    continue
             self._on_result(result, self._waiters.pop(result.count, None))
         self.kick()
 

@@ -40,7 +40,7 @@ def quorate(ring: Ring = R1) -> Confirmations:
 
 def test_a_barrier_sent_after_the_delivery_settles_it() -> None:
     c = quorate()
-    c.hold(result(1), R1)
+    assert c.hold(result(1), R1)
     assert c.wants_barrier
     number = c.barrier_sent()
     assert not c.wants_barrier
@@ -83,6 +83,14 @@ def test_a_change_delivered_in_a_ring_without_quorum_is_refused() -> None:
     assert c.ring_quorum(R2_ALONE.ring_id.seq, False) == ([], [result(1)])
     c.hold(result(2), R2_ALONE)  # the verdict is known: refused at once
     assert c.ring_quorum(R2_ALONE.ring_id.seq, False) == ([], [result(2)])
+
+
+def test_alone_in_a_quorate_ring_nothing_waits() -> None:
+    """A one-node cluster (or a quorum device's vote): no one else to lose the change to."""
+    c = quorate(R2_ALONE)
+    assert not c.hold(result(1), R2_ALONE)
+    assert not c.wants_barrier
+    assert Confirmations().hold(result(2), R2_ALONE)  # the verdict not known yet: it waits
 
 
 def test_only_the_newest_verdicts_are_kept() -> None:
