@@ -99,8 +99,8 @@ class Confirmations:
 
     @property
     def wants_barrier(self) -> bool:
-        """True if a change waits and no barrier is on its way to settle it."""
-        return bool(self.held) and not self.in_flight
+        """True if a change waits for a barrier and none is on its way to settle it."""
+        return not self.in_flight and any(not h.barrier_back for h in self.held)
 
     def barrier_sent(self) -> int:
         """Count a barrier as sent; returns its number."""
@@ -166,6 +166,18 @@ class Confirmations:
         self.held = []
         self.in_flight = False
         return results
+
+    def drop_unless_refused(self) -> Settled:
+        """Everything held, as (acknowledged, refused), when no barrier can settle it.
+
+        Refused where corosync called the ring non-quorate; the rest is acknowledged, as the
+        original acknowledges at delivery.
+        """
+        refused = [h.result for h in self.held if self.quorate_rings.get(h.ring.ring_id.seq) is False]
+        done = [h.result for h in self.held if h.result not in refused]
+        self.held = []
+        self.in_flight = False
+        return done, refused
 
 
 def refused(result: LocalResult) -> LocalResult:

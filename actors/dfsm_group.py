@@ -196,11 +196,11 @@ class DfsmGroup:
         self._fall_back("the barrier connection is down")
 
     def _fall_back(self, why: str) -> None:
-        held = self._confirmations.drop_all()
-        if held and not self._fallback_logged:
+        done, failed = self._confirmations.drop_unless_refused()
+        if done and not self._fallback_logged:
             self._fallback_logged = True
             log.warning("%s: %s; changes are acknowledged at local delivery", self.label, why)
-        self._settle(held)
+        self._settle_both(done, failed)
 
     def kick(self) -> None:
         """Send a barrier if a change waits for one and none is on its way."""

@@ -85,6 +85,22 @@ def test_a_change_delivered_in_a_ring_without_quorum_is_refused() -> None:
     assert c.ring_quorum(R2_ALONE.ring_id.seq, False) == ([], [result(2)])
 
 
+def test_waiting_for_the_verdict_sends_no_more_barriers() -> None:
+    c = Confirmations()
+    c.hold(result(1), R1)
+    c.barrier_delivered(c.barrier_sent(), R1.ring_id)
+    assert not c.wants_barrier  # the barrier is back: only corosync's verdict is missing
+
+
+def test_without_barriers_what_a_ring_without_quorum_delivered_is_still_refused() -> None:
+    c = Confirmations()
+    c.hold(result(1), R1)
+    c.hold(result(2), R2_ALONE)
+    c.quorate_rings[R2_ALONE.ring_id.seq] = False
+    assert c.drop_unless_refused() == ([result(1)], [result(2)])
+    assert c.held == []
+
+
 def test_alone_in_a_quorate_ring_nothing_waits() -> None:
     """A one-node cluster (or a quorum device's vote): no one else to lose the change to."""
     c = quorate(R2_ALONE)
