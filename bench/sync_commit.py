@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from db.store import Store, version_row
-from memdb.records import DT_REG, Row, StoreChange
+from db.store import Store
+from memdb.records import DT_REG, Row, StoreChange, version_row
 
 
 def records(files: int, size: int) -> list[Row]:

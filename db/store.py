@@ -16,7 +16,7 @@ import peewee
 from db.schema import CREATE_TREE_SQL, Tree
 from errors import StorageError
 from memdb.loader import normalise_row
-from memdb.records import DT_REG, VERSION_ROW_NAME, Row, StoreChange
+from memdb.records import Row, StoreChange, version_row
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,6 @@ def _row_params(row: Row) -> list[object]:
         row.name.encode("utf-8", "surrogateescape"),
         row.data if row.data else None,
     ]
-
-
-def version_row(version: int, writer: int, mtime: int) -> Row:
-    """The inode-0 row that carries the global version."""
-    return Row(0, 0, version, writer, mtime, DT_REG, VERSION_ROW_NAME, None)
 
 
 class Store:

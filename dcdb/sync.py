@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from errors import CorruptDatabase
 from memdb.entry import Entry
 from memdb.loader import load_memdb
-from memdb.records import DT_DIR, DT_REG, VERSION_ROW_NAME, Row
+from memdb.records import DT_DIR, Row, version_row
 from memdb.tree import MemDb
 from wire.dcdb import MemdbIndex, UpdateRecord, decode_index
 
@@ -78,7 +78,7 @@ def update_record(entry: Entry) -> UpdateRecord:
 
 def _row(record: UpdateRecord) -> Row:
     if record.inode == 0:
-        return Row(0, 0, record.version, record.writer, record.mtime, DT_REG, VERSION_ROW_NAME, None)
+        return version_row(record.version, record.writer, record.mtime)
     return Row(
         record.inode,
         record.parent,
@@ -113,7 +113,7 @@ def build_commit(
     delete = tuple(sorted(e.inode for e in local.entries() if e.inode != 0 and e.inode not in keep))
     rows = {e.inode: e.row() for e in local.entries() if e.inode != 0 and e.inode in keep}
     root = local.root
-    rows[0] = Row(0, 0, root.version, root.writer, root.mtime, DT_REG, VERSION_ROW_NAME, None)
+    rows[0] = version_row(root.version, root.writer, root.mtime)
     rows.update(received)
     memdb = load_memdb(rows.values(), clock=local.clock)
     if memdb.encode_index() != master_raw:

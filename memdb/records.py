@@ -30,6 +30,11 @@ class Row:
     data: bytes | None
 
 
+def version_row(version: int, writer: int, mtime: int) -> Row:
+    """The inode-0 ``__version__`` row that carries the global version."""
+    return Row(0, 0, version, writer, mtime, DT_REG, VERSION_ROW_NAME, None)
+
+
 @dataclass(frozen=True, slots=True)
 class StoreChange:
     """What one tree operation must write to the store, in one transaction."""

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from daemon.process import acquire_instance_lock
-from db.store import Store, version_row
+from db.store import Store
 from errors import NotFound, PmxcfsError
 from memdb.loader import load_memdb
+from memdb.records import version_row
 from tools.dbfile import write_new_db
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from errors import InvalidArgument
 from memdb.paths import is_reserved_name
-from memdb.records import DT_DIR, DT_REG, VERSION_ROW_NAME, Row
+from memdb.records import DT_DIR, DT_REG, Row, version_row
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -77,7 +77,7 @@ class Manifest:
 
     def version_row(self) -> Row:
         """The ``__version__`` row."""
-        return Row(0, 0, self.version, self.writer, self.mtime, DT_REG, VERSION_ROW_NAME, None)
+        return version_row(self.version, self.writer, self.mtime)
 
 
 def check_name(name: str, where: str) -> None:

@@ -192,29 +192,47 @@ def entry_count(mount: Path) -> int:
 _CHILD = r"""
 import json, os, sys
 out = []
-for op, path in json.loads(sys.argv[1]):
+for op, path, *rest in json.loads(sys.argv[1]):
+    arg = rest[0] if rest else ""
     try:
         if op == "read":
             with open(path, "rb") as f:
                 value = f.read().decode("latin-1")
+        elif op == "size":
+            with open(path, "rb") as f:
+                value = len(f.read())
         elif op == "write":
             fd = os.open(path, os.O_WRONLY)
             try:
                 value = os.write(fd, b"x")
             finally:
                 os.close(fd)
+        elif op == "append":
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            os.close(fd)
+            value = None
+        elif op == "truncate":
+            value = os.truncate(path, 0)
         elif op == "create":
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             os.close(fd)
             value = None
+        elif op == "mkdir":
+            value = os.mkdir(path)
+        elif op == "unlink":
+            value = os.unlink(path)
+        elif op == "rmdir":
+            value = os.rmdir(path)
+        elif op == "rename":
+            value = os.rename(path, arg)
+        elif op == "symlink":
+            value = os.symlink(arg, path)
         elif op == "listdir":
             value = sorted(os.listdir(path))
         elif op == "stat":
             value = os.stat(path).st_mode
         elif op == "readlink":
             value = os.readlink(path)
-        elif op == "mkdir":
-            value = os.mkdir(path)
         else:
             raise ValueError(op)
         out.append(["ok", value])
@@ -222,6 +240,9 @@ for op, path in json.loads(sys.argv[1]):
         out.append(["errno", exc.errno])
 print(json.dumps(out))
 """
+"""File operations for run_as; each item is [op, path] or [op, path, arg] (rename, symlink).
+"read" answers the content, "size" its length. Runs with the system Python (the test's
+interpreter lives below /root)."""
 
 
 def run_child_as(
@@ -249,12 +270,14 @@ def run_child_as(
     return [tuple(item) for item in json.loads(done.stdout)]  # type: ignore[misc]
 
 
-def run_as(uid: int, gid: int, ops: Sequence[tuple[str, Path]]) -> list[tuple[str, Any]]:
+def run_as(
+    uid: int, gid: int, ops: Sequence[tuple[str, Path] | tuple[str, Path, str]]
+) -> list[tuple[str, Any]]:
     """Run file operations in a child process as uid:gid (no supplementary groups).
 
     Returns per op ("ok", value) or ("errno", code).
     """
-    return run_child_as(uid, gid, _CHILD, [[op, str(path)] for op, path in ops])
+    return run_child_as(uid, gid, _CHILD, [[op, str(path), *rest] for op, path, *rest in ops])
 
 
 # ----- databases -----------------------------------------------------------------------

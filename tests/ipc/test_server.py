@@ -235,6 +235,18 @@ READS_OK = {
     "get_guest_config_properties": 0,
     "verify_token": 0,
 }
+ROOT_OK = {
+    "uid": 0,
+    "gid": 0,
+    "connect": 0,
+    **READS_OK,
+    "get_config_private": 0,
+    "get_config_node_private": 0,
+    "set_status": 0,
+    "get_status": 0,
+    "log_cluster_msg": 0,
+}
+"""What root may do: everything."""
 
 
 @pytest.mark.allow_error_logs  # "connection from bad user" is logged as critical, as in C
@@ -243,17 +255,7 @@ def test_access_rule(server: IpcServer, status: Status) -> None:
     status.answers.update(ANSWERS)
     status.answers[m.GetStatus] = b"x\0"
     root = probe(server.name, 0, 0)
-    assert root == {
-        "uid": 0,
-        "gid": 0,
-        "connect": 0,
-        **READS_OK,
-        "get_config_private": 0,
-        "get_config_node_private": 0,
-        "set_status": 0,
-        "get_status": 0,
-        "log_cluster_msg": 0,
-    }
+    assert root == ROOT_OK
     writes = len(status.of(m.SetStatus)), len(status.of(m.LogClusterMessage))
     assert writes == (1, 1)
     read_only = {

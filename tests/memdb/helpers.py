@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from memdb.loader import load_memdb
-from memdb.records import DT_REG, VERSION_ROW_NAME, Row
+from memdb.records import Row
+from memdb.records import version_row as _version_row
 from memdb.tree import MemDb
 
 MIB = 1024 * 1024
@@ -40,7 +41,7 @@ def tree_state(db: MemDb) -> tuple:
 
 def version_row(db: MemDb) -> Row:
     """The __version__ row for the current root state."""
-    return Row(0, 0, db.root.version, db.root.writer, db.root.mtime, DT_REG, VERSION_ROW_NAME, None)
+    return _version_row(db.root.version, db.root.writer, db.root.mtime)
 
 
 def rows_of(db: MemDb) -> list[Row]:

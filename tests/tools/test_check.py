@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from db.store import Store, version_row
-from memdb.records import DT_DIR, DT_REG, Row
+from db.store import Store
+from memdb.records import DT_DIR, DT_REG, Row, version_row
 from tests.db.conftest import VECTOR_DB
 from tests.integration.test_lifecycle import CORRUPTIONS
 from tests.memdb.test_loader import BAD_ROWS

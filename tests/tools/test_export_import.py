@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from db.store import Store, version_row
-from memdb.records import DT_REG, Row
+from db.store import Store
+from memdb.records import DT_REG, Row, version_row
 from tests.db.conftest import VECTOR_DB
 from tests.tools.conftest import index_of, run, sha256, side_files, write_db
 from tools.dbfile import read_rows
