@@ -61,6 +61,10 @@ class InvalidArgument(PmxcfsError):
     """A request carries a value the daemon does not accept."""
 
 
+class InternalError(PmxcfsError):
+    """A bug met while handling a request: the request is answered EIO, the daemon goes on."""
+
+
 class StorageError(PmxcfsError):
     """The SQLite store could not be read or written."""
 

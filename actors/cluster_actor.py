@@ -35,6 +35,7 @@ from actors.messages import (
     ServiceState,
     Tick,
 )
+from actors.serving import ServingActor
 from bindings.libcpg import CpgHandle
 from dfsm import Dfsm, DfsmApp, LocalResult, Member
 from errors import ClusterBusy, NotPermitted
@@ -65,7 +66,7 @@ def _wallclock() -> int:
     return int(time.time()) & 0xFFFFFFFF
 
 
-class ClusterActor(pykka.ThreadingActor):
+class ClusterActor(ServingActor):
     """Replicates the tree over pve_dcdb_v1 and the node status over pve_kvstore_v1.
 
     ``confirm`` (the default) makes a change's writer wait until a majority is known to hold it
@@ -135,7 +136,7 @@ class ClusterActor(pykka.ThreadingActor):
             for service in group.services:  # held changes are refused before the barrier goes
                 service.stop(self._poller)
 
-    def on_receive(self, message: object) -> object:
+    def receive(self, message: object) -> object:
         """Dispatch one message."""
         match message:
             case FdReadable(fd=fd):
@@ -169,7 +170,15 @@ class ClusterActor(pykka.ThreadingActor):
             case GetServiceStates():
                 return tuple(ServiceState(g.label, g.connected) for g in self._groups())
             case _:
-                return super().on_receive(message)
+                return self.unexpected(message)
+
+    def recover(self, message: object) -> None:
+        """A failed dispatch takes its connection down; the tick reconnects it (5 s rhythm)."""
+        if isinstance(message, FdReadable):
+            for group in self._groups():
+                for service in group.services:
+                    if service.connected and service.fd == message.fd:
+                        service.stop(self._poller)
 
     def _start_due(self) -> None:
         now = self._clock()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 
-import pykka
-
 from actors.messages import OpenStore, Persist, PrepareStore, ReplaceRows
+from actors.serving import ServingActor
 from db.store import Store
 
 log = logging.getLogger(__name__)
 
 
-class DbActor(pykka.ThreadingActor):
+class DbActor(ServingActor):
     """Owns config.db; every SQLite call runs on this actor's thread.
 
     Accepts: OpenStore, PrepareStore, Persist, ReplaceRows.
@@ -22,7 +21,7 @@ class DbActor(pykka.ThreadingActor):
         super().__init__()
         self._store = Store(path)
 
-    def on_receive(self, message: object) -> object:
+    def receive(self, message: object) -> object:
         """Dispatch one message."""
         match message:
             case Persist():
@@ -37,7 +36,7 @@ class DbActor(pykka.ThreadingActor):
                 self._store.prepare()
                 return None
             case _:
-                return super().on_receive(message)
+                return self.unexpected(message)
 
     def on_stop(self) -> None:
         """Close the connection (the last close checkpoints the WAL)."""

@@ -52,12 +52,14 @@ from actors.messages import (
     ask,
 )
 from actors.refusals import RefusalLog, ReportingFuture
+from actors.serving import ServingActor
 from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
 from dcdb.sync import build_commit, update_record
 from errors import (
     CorruptDatabase,
     ErrorLatched,
+    InternalError,
     NotFound,
     NotQuorate,
     PmxcfsError,
@@ -67,7 +69,7 @@ from errors import (
 from memdb.guestconf import guest_properties
 from memdb.loader import load_memdb
 from memdb.records import Row, StoreChange
-from memdb.tree import Applied, MemDb
+from memdb.tree import Applied, MemDb, check_extent
 from status.tracked import TRACKED_PATHS
 from wire.dcdb import (
     WRITE_FLAG_TRUNCATE,
@@ -107,7 +109,7 @@ def dcdb_message_for(request: object) -> tuple[DcdbMessageType, FuseMessage] | N
     return None
 
 
-class FsActor(pykka.ThreadingActor):
+class FsActor(ServingActor):
     """Owns the tree, its vmlist and lock table; applies every change in order.
 
     Accepts: LoadTree, ActivateTree, Lookup, ReadFile, ListDir, GetStatFs, GetIndex,
@@ -142,7 +144,7 @@ class FsActor(pykka.ThreadingActor):
         self._pending_version: StoreChange | None = None
         """The version row of the last deferred change."""
 
-    def on_receive(self, message: object) -> object:
+    def receive(self, message: object) -> object:
         """Dispatch one message; asked errors go back to the caller."""
         match message:
             case Lookup(path=path):
@@ -224,16 +226,21 @@ class FsActor(pykka.ThreadingActor):
             case SetMtime(path=path, mtime=mtime):
                 return self._commit(lambda: self._utimens(path, mtime, now))
             case _:
-                return super().on_receive(message)
+                return self.unexpected(message)
 
     def _propose(self, message: object) -> object:
         """Cluster mode: multicast the change; the caller's answer comes after its delivery."""
         proposal = dcdb_message_for(message)
         if proposal is None:
-            return super().on_receive(message)
+            return self.unexpected(message)
         if not self._quorate:
             raise NotQuorate(reason="cluster not quorate - the tree is read-only")
         assert self._cluster is not None
+        match message:  # EFBIG before anything is sent, as memdb checks it first (32-bit wire fields)
+            case WriteFile(path=path, data=data, offset=offset):
+                check_extent(path, offset, len(data))
+            case Truncate(path=path, size=size):
+                check_extent(path, size, 0)
         if isinstance(message, SetMtime) and message.mtime == 0:
             csum = self._memdb.lock_checksum(message.path)
             if csum is not None:  # an unlock request; the MTIME 0 below then fails with EACCES
@@ -282,9 +289,14 @@ class FsActor(pykka.ThreadingActor):
         earlier = tuple(StoreChange(0, 0, 0, upsert=row) for row in self._pending.values())
         self._pending.clear()
         self._pending_version = None
+        persist = Persist(change=change, earlier=earlier)
         try:
-            ask(self._db, Persist(change=change, earlier=earlier), timeout=DB_TIMEOUT_S)
-        except (StorageError, pykka.Timeout, pykka.ActorDeadError) as exc:
+            try:
+                ask(self._db, persist, timeout=DB_TIMEOUT_S)
+            except InternalError as exc:  # a bug in the db actor's handler: its transaction rolled back
+                log.warning("database write failed (%s); trying it once more", exc)
+                ask(self._db, persist, timeout=DB_TIMEOUT_S)
+        except (StorageError, InternalError, pykka.Timeout, pykka.ActorDeadError) as exc:
             self._memdb.latched = True
             log.critical("database write failed, refusing all changes until restart: %s", exc)
             raise ErrorLatched(reason=str(exc)) from exc
@@ -330,7 +342,7 @@ class FsActor(pykka.ThreadingActor):
                 ReplaceRows(delete_inodes=commit.delete_inodes, rows=commit.rows),
                 timeout=DB_TIMEOUT_S,
             )
-        except (CorruptDatabase, WireFormatError, StorageError, pykka.Timeout) as exc:
+        except (CorruptDatabase, WireFormatError, StorageError, InternalError, pykka.Timeout) as exc:
             self._memdb.latched = True
             log.critical("sync commit failed, refusing all changes until restart: %s", exc)
             raise ErrorLatched(reason=str(exc)) from exc

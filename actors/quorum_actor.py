@@ -28,6 +28,7 @@ from actors.messages import (
     ServiceStateChanged,
     Tick,
 )
+from actors.serving import ServingActor
 from bindings._types import CS_TRACK_CHANGES
 from bindings.libcmap import CMAP_TRACK_ADD, CMAP_TRACK_DELETE, CMAP_TRACK_MODIFY, CmapHandle
 from bindings.libquorum import QUORUM_SET, QuorumHandle
@@ -52,7 +53,7 @@ def read_cluster_config(cmap: CmapHandle) -> ClusterConfig:
     return ClusterConfig(name=name, config_version=version, nodes=nodes, local_nodeid=local)
 
 
-class QuorumActor(pykka.ThreadingActor):
+class QuorumActor(ServingActor):
     """Follows quorum and the corosync configuration.
 
     Accepts: Tick, FdReadable (from the poller and ticker); GetServiceStates (asked).
@@ -96,7 +97,7 @@ class QuorumActor(pykka.ThreadingActor):
         for service in (self._quorum, self._cmap):
             service.stop(self._poller)
 
-    def on_receive(self, message: object) -> object:
+    def receive(self, message: object) -> object:
         """Dispatch one message."""
         match message:
             case FdReadable(fd=fd):
@@ -110,7 +111,14 @@ class QuorumActor(pykka.ThreadingActor):
             case GetServiceStates():
                 return tuple(ServiceState(s.name, s.connected) for s in (self._quorum, self._cmap))
             case _:
-                return super().on_receive(message)
+                return self.unexpected(message)
+
+    def recover(self, message: object) -> None:
+        """A failed dispatch takes its connection down; the tick reconnects it (5 s rhythm)."""
+        if isinstance(message, FdReadable):
+            for service in (self._quorum, self._cmap):
+                if service.connected and service.fd == message.fd:
+                    service.stop(self._poller)
 
     def _tell_state(self, name: str, connected: bool) -> None:
         for listener in self._config_listeners:

@@ -52,6 +52,7 @@ from actors.messages import (
     VmListChanged,
     WriteStatusFile,
 )
+from actors.serving import ServingActor
 from errors import BadStatusValue, NotFound, StatusFileRefused, WireFormatError
 from memdb.records import VmListSnapshot
 from status.clusterlog import DEFAULT_DUMP_MAX, MAX_PRIORITY, ClusterLog, new_entry, to_ascii
@@ -76,7 +77,7 @@ RrdSink = Callable[[str, bytes], object]
 """Writes one RRD update (key without ``rrd/``, the value as received) to its RRD file."""
 
 
-class StatusActor(pykka.ThreadingActor):
+class StatusActor(ServingActor):
     """Owns the status state and renders the status files.
 
     Accepts events TreeChanged, TreeReloaded, VmListChanged, ClusterConfigChanged,
@@ -133,7 +134,7 @@ class StatusActor(pykka.ThreadingActor):
             )
         )
 
-    def on_receive(self, message: object) -> object:
+    def receive(self, message: object) -> object:
         """Dispatch one message."""
         match message:
             case TreeChanged(paths=paths):
@@ -243,7 +244,7 @@ class StatusActor(pykka.ThreadingActor):
                 self._announce_ip_if_pending()
                 return None
             case _:
-                return super().on_receive(message)
+                return self.unexpected(message)
 
     # ----- kv, nodeip and rrd updates ---------------------------------------------------
 

@@ -157,10 +157,12 @@ class Store:
                     self.db.execute_sql(_UPSERT_SQL, _row_params(deferred.upsert))
             self._apply_rows(change)
             self.db.execute_sql("COMMIT")
-        except (peewee.DatabaseError, sqlite3.Error) as exc:
+        except BaseException as exc:  # whatever failed, no transaction is left open
             with contextlib.suppress(peewee.DatabaseError, sqlite3.Error):
                 self.db.execute_sql("ROLLBACK")
-            raise StorageError(self.path, str(exc)) from exc
+            if isinstance(exc, (peewee.DatabaseError, sqlite3.Error)):
+                raise StorageError(self.path, str(exc)) from exc
+            raise
 
     def replace_rows(self, delete_inodes: tuple[int, ...], rows: tuple[Row, ...]) -> None:
         """A cluster sync commit: delete these inodes and upsert these rows, in one transaction."""

@@ -15,6 +15,7 @@ from errors import (
     ErrorLatched,
     FileTooLarge,
     GuestConfigUnreadable,
+    InternalError,
     InvalidArgument,
     NotADirectory,
     NotFound,
@@ -37,6 +38,7 @@ ERRNO_FOR: dict[type[BaseException], int] = {
     FileTooLarge: errno.EFBIG,
     InvalidArgument: errno.EINVAL,
     ErrorLatched: errno.EIO,
+    InternalError: errno.EIO,  # a handler failed; the actor goes on serving
     StorageError: errno.EIO,
     BadStatusValue: errno.ENOMEM,  # the original's status store answers ENOMEM to such values
     StatusFileRefused: errno.EIO,  # the original's status files answer EIO to writes

@@ -69,10 +69,6 @@ class Route(Enum):
     """Below a status file or link name: nothing handles it (EACCES)."""
 
 
-MAX_PAGE_STAMPS = 100_000
-"""Paths remembered for the page cache; past this all are forgotten (the next opens reload)."""
-
-
 def route(path: str) -> tuple[Route, str]:
     """Classify a FUSE path; returns the route and the path without leading slashes."""
     rel = path.lstrip("/")
@@ -129,8 +125,6 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._on_ready = on_ready
         self._timeout = timeout
         self._created: dict[int, tuple[str, EntryAttr]] = {}
-        self._page_stamps: dict[str, tuple[int, int]] = {}
-        """path -> (inode, version) when it was last opened: the kernel's cached pages match it."""
         """Attributes a create just answered, by file handle. libfuse asks fgetattr with the
         same handle right after, within the same request; that lookup is served from here."""
         self._handles = itertools.count(1)
@@ -236,27 +230,19 @@ class PveOperations(Operations):  # type: ignore[misc]
     def open(self, path: str, fi: Any) -> int:
         """A tree file must exist; status files always open.
 
-        Tree files go through the kernel's page cache, kept from one open to the next only
-        while the file is unchanged (same inode and version): a change, local or from another
-        node, is seen at the next open (close-to-open consistency). Status files use direct
-        I/O, so every read sees the snapshot of the last getattr, as the original.
+        Every handle uses direct I/O, as the original: each read and write reaches the daemon
+        whole (up to 128 KiB), never the kernel's page cache. With cached pages a write across
+        1 MiB was split at a page boundary and half applied, and a reader racing an in-place
+        rewrite could be served a zero-filled page nobody wrote (issue 13).
         """
         log.debug("open %r", path)
         kind, rel = route(path)
         if kind is Route.MEMDB:
-            attr = self._lookup(rel).attr
-            if attr is None:
+            if self._lookup(rel).attr is None:
                 raise FuseOSError(errno.ENOENT)
-            stamp = (attr.inode, attr.version)
-            fi.direct_io = 0
-            fi.keep_cache = int(self._page_stamps.get(rel) == stamp)
             if fi.flags & os.O_ACCMODE != os.O_RDONLY:
                 fi.fh = self._writable_handle()
-            if len(self._page_stamps) >= MAX_PAGE_STAMPS:
-                self._page_stamps.clear()
-            self._page_stamps[rel] = stamp
-            return 0
-        if kind is not Route.STATUS:
+        elif kind is not Route.STATUS:
             raise _refuse()
         fi.direct_io = 1
         fi.keep_cache = 0
@@ -268,6 +254,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         rel = self._memdb_path(path)
         attr = self._ask(self._fs, CreateFile(path=rel))
         fi.fh = self._writable_handle()
+        fi.direct_io = 1  # as open (the original's create leaves the page cache on)
         if isinstance(attr, EntryAttr):  # local mode answers the attributes right away
             self._created[fi.fh] = (rel, attr)
         return 0

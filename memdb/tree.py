@@ -63,6 +63,19 @@ def _ceil_blocks(size: int) -> int:
     return (size + BLOCKSIZE - 1) // BLOCKSIZE
 
 
+def check_extent(path: str, offset: int, count: int) -> None:
+    """A write of ``count`` bytes at ``offset`` must end within 1 MiB; checked before anything else.
+
+    Raises:
+        InvalidArgument: a negative offset.
+        FileTooLarge: beyond MAX_FILE_SIZE (EFBIG), whatever the file.
+    """
+    if offset < 0:
+        raise InvalidArgument(path, "negative offset")
+    if offset + count > MAX_FILE_SIZE:
+        raise FileTooLarge(path, f"{offset + count} bytes is over the {MAX_FILE_SIZE}-byte limit")
+
+
 class MemDb:
     """The tree, its global version, the vmlist, the lock table and the error latch."""
 
@@ -223,11 +236,7 @@ class MemDb:
     ) -> Applied:
         """Write ``data`` at ``offset`` (memdb_pwrite); returns the byte count."""
         self.check_writable()
-        if offset < 0:
-            raise InvalidArgument(path, "negative offset")
-        newsize = offset + len(data)
-        if newsize > MAX_FILE_SIZE:
-            raise FileTooLarge(path, f"{newsize} bytes is over the {MAX_FILE_SIZE}-byte limit")
+        check_extent(path, offset, len(data))
         dirname, name = split_parent(path)
         parent = self._parent_for_change(dirname)
         if is_reserved_name(name):

@@ -94,30 +94,20 @@ def test_status_files_open_with_direct_io(pve: Pve, path: str) -> None:
     assert (fi.direct_io, fi.keep_cache) == (1, 0)
 
 
-def test_tree_files_keep_the_page_cache_while_unchanged(pve: Pve) -> None:
+@pytest.mark.parametrize("flags", [os.O_RDONLY, os.O_WRONLY, os.O_RDWR])
+def test_tree_files_open_with_direct_io(pve: Pve, flags: int) -> None:
     pve.create("/f")
-    pve.create("/g")
-
-    def opened(path: str) -> tuple[int, int]:
+    for _ in range(2):  # also when opened again unchanged: no page cache (issue 13)
         fi = FileInfo()
-        assert pve.ops.open(path, fi) == 0
-        return fi.direct_io, fi.keep_cache
-
-    assert opened("/f") == (0, 0)  # first open: whatever the kernel has is dropped
-    assert opened("/f") == (0, 1)  # unchanged: cached pages are kept
-    assert opened("/g") == (0, 0)
-    pve.ops.write("/f", b"new", 0, FileInfo())
-    assert opened("/f") == (0, 0)  # changed: dropped
-    assert opened("/f") == (0, 1)
-    pve.ops.unlink("/f")
-    pve.create("/f")  # the same name again, another inode
-    assert opened("/f") == (0, 0)
+        fi.flags = flags
+        assert pve.ops.open("/f", fi) == 0
+        assert (fi.direct_io, fi.keep_cache) == (1, 0)
 
 
-def test_create_does_not_set_direct_io(pve: Pve) -> None:
+def test_create_sets_direct_io(pve: Pve) -> None:
     fi = FileInfo()
     assert pve.ops.create("/f", 0o644, fi) == 0
-    assert (fi.direct_io, fi.keep_cache) == (0, 1)
+    assert fi.direct_io == 1
     pve.ops.getattr("/f")
 
 
@@ -137,7 +127,7 @@ def test_open_ignores_flags_and_quorum(pve: Pve) -> None:
     pve.set_quorate(False)
     fi = FileInfo()
     assert pve.ops.open("/f", fi) == 0
-    assert (fi.direct_io, fi.keep_cache) == (0, 0)
+    assert (fi.direct_io, fi.keep_cache) == (1, 0)
 
 
 def _stored(pve: Pve, name: str) -> bytes | None:
