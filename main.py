@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import pykka
@@ -41,12 +42,15 @@ from daemon.logs import set_debug, setup_logging, stop_stderr_logging
 from daemon.options import Options, default_nodename, parse_args
 from daemon.process import (
     Daemonizer,
+    StopStep,
     acquire_instance_lock,
     make_mountpoint,
     prepare_dirs,
     read_host_file,
     remove_file,
     set_restart_flag,
+    shutdown,
+    stop_each,
     unmount_stale,
     write_pidfile,
     www_data_gid,
@@ -65,6 +69,8 @@ COROSYNC_CONF = "corosync.conf"
 """The tree's copy of the cluster configuration; its presence means cluster mode."""
 EXIT_FAILURE = 255
 """The original exits with -1 on startup failures."""
+ACTOR_STOP_TIMEOUT_S = 30.0
+"""How long to wait for each actor to stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +81,34 @@ class Actors:
     status: pykka.ActorRef[Any]
     fs: pykka.ActorRef[Any]
     corosync: tuple[pykka.ActorRef[Any], ...] = ()
+    """The cluster and quorum actors, in start order."""
     poller: FdPoller | None = None
     ticker: Ticker | None = None
     ipc: IpcServer | None = None
     host_conf: HostCorosyncConf | None = None
     """The host's corosync.conf (--corosync-conf), kept in step with the tree's by the fs actor."""
 
-    def stop(self) -> None:
-        """Stop in reverse start order; the db actor last, so it closes the file."""
+    def stop_steps(self) -> list[StopStep]:
+        """Every part in reverse start order; the db actor last, so it closes the file."""
+        steps: list[StopStep] = []
         if self.ipc is not None:
-            self.ipc.stop()
+            steps.append(("IPC server", self.ipc.stop))
         if self.ticker is not None:
-            self.ticker.stop()
-        for ref in (*reversed(self.corosync), self.fs, self.status, self.db):
-            ref.stop(block=True, timeout=30)
-        if self.poller is not None:
-            self.poller.stop()
+            steps.append(("ticker", self.ticker.stop))
+        steps += [_actor_step(ref) for ref in reversed(self.corosync)]
+        if self.poller is not None:  # after the corosync actors: they leave it in on_stop
+            steps.append(("fd poller", self.poller.stop))
+        steps += [_actor_step(ref) for ref in (self.fs, self.status, self.db)]
+        return steps
+
+    def stop(self) -> None:
+        """Stop every part, each whatever the others do (a failure or timeout is logged)."""
+        stop_each(self.stop_steps())
+
+
+def _actor_step(ref: pykka.ActorRef[Any]) -> StopStep:
+    """Stop the actor, named by its class, waiting up to ACTOR_STOP_TIMEOUT_S."""
+    return ref.actor_class.__name__, partial(ref.stop, block=True, timeout=ACTOR_STOP_TIMEOUT_S)
 
 
 def start_actors(opts: Options, nodename: str | None = None) -> Actors:
@@ -127,7 +145,7 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
     ticker = Ticker()
     for ref in (quorum, cluster):
         ticker.add(ref)
-    return replace(actors, corosync=(quorum, cluster), poller=poller, ticker=ticker)
+    return replace(actors, corosync=(cluster, quorum), poller=poller, ticker=ticker)
 
 
 def start_ipc(actors: Actors, opts: Options, gid: int) -> Actors:
@@ -248,9 +266,7 @@ def run(opts: Options) -> int:
         log.critical("startup failed: %s", exc)
         return EXIT_FAILURE
     finally:
-        actors.stop()
-        remove_file(opts.pidfile)
-        lock.close()
+        shutdown(actors.stop_steps(), opts.pidfile, lock)
     log.info("exit proxmox configuration filesystem (0)")
     return 0
 

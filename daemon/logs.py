@@ -60,6 +60,23 @@ class LineFormatter(logging.Formatter):
         return f"{IDENT}[{record.process}]: {line}" if self.syslog else line
 
 
+class FuseErrnoFilter(logging.Filter):
+    """On fusepy's logger: a refused operation is one line, without fusepy's traceback.
+
+    fusepy logs every ``FuseOSError`` (an errno answer such as ENOENT) at debug level with
+    ``exc_info``, some 50 lines each. Such a record keeps its line and loses the traceback; an
+    unexpected exception (logged at error level, answered EINVAL) keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the traceback of an errno answer; never drop the record."""
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class _SysLogHandler(logging.handlers.SysLogHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         """Like syslog(3): a line that can't be sent (syslog daemon restarting) is lost quietly."""
@@ -77,6 +94,9 @@ def setup_logging(*, debug: bool) -> None:
         root.addHandler(stderr)
     # pykka logs every error returned to an asker at INFO with a traceback: those are answers.
     logging.getLogger("pykka").setLevel(logging.WARNING)
+    fuse = logging.getLogger("fuse")
+    if not any(isinstance(f, FuseErrnoFilter) for f in fuse.filters):
+        fuse.addFilter(FuseErrnoFilter())
     set_debug(debug)
 
 

@@ -1,4 +1,4 @@
-"""Process chores of the daemon: directories, instance lock, stale mount, pidfile, forking."""
+"""Process chores of the daemon: directories, instance lock, stale mount, pidfile, forking, shutdown."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import grp
 import logging
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import IO
+
+import pykka
 
 from bindings.libc import MNT_DETACH, MNT_FORCE, umount2
 from daemon import sdnotify
@@ -22,6 +26,9 @@ LOCKFILE_NAME = ".pmxcfs.lockfile"
 """In the database's folder, as the original (/var/lib/pve-cluster/.pmxcfs.lockfile)."""
 RESTART_FLAG = "cfs-restart-flag"
 """Created in the run dir at shutdown; tells IPC clients to wait for the restart."""
+
+StopStep = tuple[str, Callable[[], object]]
+"""A part of the daemon to stop: its name (for the log) and the call that stops it."""
 
 
 def www_data_gid() -> int:
@@ -162,3 +169,41 @@ class Daemonizer:
         os.write(self._write_fd, b"1")
         os.close(self._write_fd)
         self._write_fd = None
+
+
+def stop_each(steps: Iterable[StopStep]) -> None:
+    """Run every stop step in the given order; one that fails or times out is logged and passed."""
+    for name, stop in steps:
+        try:
+            stop()
+        except pykka.Timeout as exc:
+            log.error("%s did not stop: %s", name, exc)
+        except Exception:  # the other parts must stop all the same
+            log.exception("stopping %s failed", name)
+
+
+def shutdown(steps: Iterable[StopStep], pidfile: str, lock: IO[bytes]) -> None:
+    """Stop every part, then remove the pid file and release the instance lock in any case.
+
+    Last, every actor still running is logged by name (it keeps the process from exiting).
+    """
+    try:
+        stop_each(steps)
+    finally:
+        try:
+            remove_file(pidfile)
+        finally:
+            lock.close()
+    for name in remaining_actors():
+        log.error("actor %s still running after the stop", name)
+
+
+def remaining_actors() -> list[str]:
+    """The threads other than this one that keep the process from exiting, by name.
+
+    All our service threads are daemon threads, so these are the actors' threads (pykka names
+    them after the class, e.g. ``FsActor-3``): a registered actor, or one stuck in ``on_stop``
+    (pykka unregisters it before calling ``on_stop``).
+    """
+    me = threading.current_thread()
+    return [t.name for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fuse import FUSE, FuseOSError
 
 from daemon import logs
 
@@ -117,3 +121,67 @@ def test_stderr_that_is_the_journal_is_recognised(tmp_path: Path, monkeypatch: p
         assert logs._stderr_is_journal() is True
         monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino + 1}")
         assert logs._stderr_is_journal() is False
+
+
+@pytest.fixture
+def fuse_lines() -> Iterator[io.StringIO]:
+    """fusepy's logger at debug level with the filter setup_logging installs, into a buffer."""
+    fuse_log = logging.getLogger("fuse")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.LineFormatter(syslog=False))
+    flt = logs.FuseErrnoFilter()
+    level = fuse_log.level
+    fuse_log.addHandler(handler)
+    fuse_log.addFilter(flt)
+    fuse_log.setLevel(logging.DEBUG)
+    yield out
+    fuse_log.removeHandler(handler)
+    fuse_log.removeFilter(flt)
+    fuse_log.setLevel(level)
+
+
+def test_a_refused_fuse_operation_is_one_line(fuse_lines: io.StringIO) -> None:
+    def getattr(path: str) -> None:  # named as the operation fusepy reports
+        raise FuseOSError(errno.ENOENT)
+
+    assert FUSE._wrapper(getattr, "/missing") == -errno.ENOENT  # fusepy's own logging
+    assert fuse_lines.getvalue() == (
+        "[fuse] debug: FUSE operation getattr raised a <class 'fuse.FuseOSError'>, returning errno 2.\n"
+    )
+
+
+@pytest.mark.allow_error_logs  # fusepy logs it at ERROR: expected here
+def test_an_unexpected_fuse_exception_keeps_its_traceback(fuse_lines: io.StringIO) -> None:
+    def read(path: str) -> None:
+        raise ValueError("bug")
+
+    assert FUSE._wrapper(read, "/x") == -errno.EINVAL
+    first, _, rest = fuse_lines.getvalue().partition("\n")
+    assert first == "[fuse] error: Uncaught exception from FUSE operation read, returning errno.EINVAL."
+    assert rest.startswith("Traceback")
+    assert rest.rstrip().endswith("ValueError: bug")
+
+
+def test_an_oserror_without_a_positive_errno_keeps_its_traceback() -> None:
+    for exc in (OSError(-5, "negative"), OSError("no errno")):
+        try:
+            raise exc
+        except OSError:
+            rec = logging.LogRecord("fuse", logging.ERROR, "fuse.py", 1, "failed", (), sys.exc_info())
+        assert logs.FuseErrnoFilter().filter(rec) is True
+        assert rec.exc_info is not None
+
+
+def test_setup_installs_the_fuse_filter_once(syslog_socket: socket.socket) -> None:
+    fuse_log = logging.getLogger("fuse")
+    before = list(fuse_log.filters)
+    added = []
+    try:
+        logs.setup_logging(debug=False)
+        logs.setup_logging(debug=False)
+        added += [f for f in fuse_log.filters if f not in before]
+        assert len([f for f in fuse_log.filters if isinstance(f, logs.FuseErrnoFilter)]) == 1
+    finally:
+        for flt in added:
+            fuse_log.removeFilter(flt)
