@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.integration.daemon import REPO, Daemon, is_mounted
+from tests.integration.daemon import Daemon, is_mounted
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +184,7 @@ class NodeDaemon(Daemon):
             "nsenter",
             f"--net={NETNS_DIR / self.netns}",
             "--",
-            sys.executable,
-            str(REPO / "main.py"),
+            *self.entry(),
             *args,
             *self.extra_args,
         ]
@@ -542,6 +540,7 @@ class CorosyncLab:
         args: Sequence[str] | None = None,
         local: bool = True,
         wait: bool = True,
+        inject: str = "",
     ) -> NodeDaemon:
         """Run main.py inside node i's netns with every path below ``base_dir``.
 
@@ -549,7 +548,8 @@ class CorosyncLab:
         --pidfile <base>/pid --nodename node<i>`` plus ``-l`` while ``local``; ``args`` replaces
         them all, and ``extra_args`` is appended either way. With ``wait``, returns once stderr
         showed ``] info: mounted `` (the mount is visible on the host: nsenter keeps the mount
-        namespace). :meth:`down` stops it if the test doesn't.
+        namespace). :meth:`down` stops it if the test doesn't. ``inject`` runs it behind
+        tests/integration/faulty_main.py with that SPEC.
         """
         self._node(i)
         if i in self._daemons and self._daemons[i].proc is not None and self._daemons[i].proc.poll() is None:
@@ -563,6 +563,7 @@ class CorosyncLab:
             netns=self.netns(i),
             local=local,
             args=tuple(args) if args is not None else None,
+            inject=inject,
         )
         self._daemons[i] = daemon
         daemon.start(wait=wait)

@@ -46,6 +46,8 @@ class Daemon:
     base: Path
     nodename: str = "node1"
     extra_args: tuple[str, ...] = ()
+    inject: str = ""
+    """Failures to inject into actor handlers (faulty_main.py's SPEC); empty: the plain daemon."""
     db: Path = field(init=False)
     mount: Path = field(init=False)
     proc: subprocess.Popen[str] | None = field(default=None, init=False)
@@ -58,10 +60,15 @@ class Daemon:
         self.db = self.base / "db" / "config.db"
         self.mount = self.base / "mnt"
 
+    def entry(self) -> list[str]:
+        """The interpreter and script: main.py, or main.py behind the fault injector."""
+        if self.inject:
+            return [sys.executable, str(REPO / "tests" / "integration" / "faulty_main.py"), self.inject]
+        return [sys.executable, str(REPO / "main.py")]
+
     def command(self) -> list[str]:
         return [
-            sys.executable,
-            str(REPO / "main.py"),
+            *self.entry(),
             "-f",
             "--mount",
             str(self.mount),
