@@ -101,7 +101,8 @@ def first_change_answer(pve: NodeDaemon) -> tuple[int | None, float]:
 def test_failures_in_cluster_and_quorum_actor_handlers(cluster3: CorosyncLab, tmp_path: Path) -> None:
     require_fuse()
     others = start_nodes(cluster3, tmp_path, (2, 3))
-    inject = "ClusterActor:Propose,ClusterActor:FdReadable,ClusterActor:Tick,QuorumActor:FdReadable,QuorumActor:Tick"
+    failing = ("Propose", "FdReadable", "Tick")
+    inject = ",".join([*(f"ClusterActor:{m}" for m in failing), "QuorumActor:FdReadable", "QuorumActor:Tick"])
     d1 = cluster3.start_pmxcfs(
         1,
         tmp_path / "pmxcfs1",
