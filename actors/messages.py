@@ -396,6 +396,11 @@ class GetRrdDump(Request[bytes]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GetHealthReport(Request[bytes]):
+    """The ``.health`` text with private paths shown whole (IPC GET_HEALTH, ours: root only)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AttachKvstore(Request[None]):
     """Cluster mode: local status updates and log entries are broadcast through ``cluster``."""
 

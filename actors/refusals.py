@@ -29,6 +29,7 @@ from actors.messages import (
 )
 from errors import ErrorLatched, PmxcfsError
 from fusefs.errno_map import errno_for
+from status.health import RENAME_ARROW
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,10 @@ _OPS: dict[type, str] = {
 
 
 def describe(request: object) -> tuple[str, str]:
-    """(operation, path) of a change request, for the log and .health."""
+    """(operation, path) of a change request, for the log and .health (which hides private names)."""
     op = _OPS.get(type(request), type(request).__name__)
     if isinstance(request, Rename):
-        return op, f"{request.src} -> {request.dst}"
+        return op, f"{request.src}{RENAME_ARROW}{request.dst}"
     return op, str(getattr(request, "path", ""))
 
 

@@ -30,6 +30,7 @@ from actors.messages import (
     ClusterConfigChanged,
     GetClogState,
     GetClusterLog,
+    GetHealthReport,
     GetRrdDump,
     GetStatus,
     GetStatusText,
@@ -67,7 +68,9 @@ log = logging.getLogger(__name__)
 STATUS_FILES = (".version", ".members", ".vmlist", ".rrd", ".clusterlog", ".debug")
 """The original's function files at the root of the mount, listed by readdir."""
 HIDDEN_STATUS_FILES = (".health",)
-"""Ours: reachable by name, not listed, so that the root listing stays the original's."""
+"""Ours: reachable by name, not listed, so that the root listing stays the original's. A tree
+written by the C pmxcfs may hold a root entry of that name: the FUSE layer then serves the entry
+(``fusefs/operations.py``), and the report is read with ``python -m tools health`` only."""
 
 LOG_PRIORITY_INFO = 6
 MAX_EARLY_UPDATES = 1000
@@ -85,7 +88,7 @@ class StatusActor(ServingActor):
     ModeChosen, ChangeRefused, ServiceStateChanged, GroupModeChanged; requests from
     the FUSE layer (RenderStatusFile, ReadStatusFile, WriteStatusFile, TruncateStatusFile), the
     IPC server (GetStatusText, SetStatus, GetStatus, LogClusterMessage, GetClusterLog,
-    GetRrdDump) and the cluster actor (AttachKvstore, GetClogState, MergeClogStates).
+    GetRrdDump, GetHealthReport) and the cluster actor (AttachKvstore, GetClogState, MergeClogStates).
     """
 
     def __init__(
@@ -217,6 +220,8 @@ class StatusActor(ServingActor):
             case GetRrdDump():
                 text, fresh = self._tables.rrd_dump(self._wallclock())
                 return text.encode("utf-8", "surrogateescape") + (b"\0" if fresh else b"")
+            case GetHealthReport():
+                return self._health.render(full=True).encode("utf-8", "surrogateescape")
             case _:
                 return self._on_kvstore(message)
 

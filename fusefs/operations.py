@@ -128,6 +128,8 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Attributes a create just answered, by file handle. libfuse asks fgetattr with the
         same handle right after, within the same request; that lookup is served from here."""
         self._handles = itertools.count(1)
+        self._warned_tree_health = False
+        """A tree entry taking a hidden status file's name was reported (logged once)."""
 
     def _ask(self, ref: pykka.ActorRef[Any], message: Request[Any]) -> Any:
         try:
@@ -159,17 +161,50 @@ class PveOperations(Operations):  # type: ignore[misc]
         reply: LookupReply = self._ask(self._fs, Lookup(path=rel))
         return reply
 
+    def _route(self, path: str) -> tuple[Route, str]:
+        """route(), except that a hidden status name the tree's root holds is the tree's entry.
+
+        A tree written by the C pmxcfs may hold ``/.health`` (it has no such status file), and
+        one can come with a sync or, from a C node, with any change. So the tree is asked (one
+        Lookup) on every operation on that name only; every other path is decided by its text.
+        """
+        kind, rel = route(path)
+        if kind is Route.STATUS and rel in HIDDEN_STATUS_FILES and self._tree_holds(rel):
+            return Route.MEMDB, rel
+        return kind, rel
+
+    def _tree_holds(self, name: str) -> bool:
+        """Whether the tree's root holds ``name``; the first time it does, a warning is logged."""
+        held = self._lookup(name).attr is not None
+        if held and not self._warned_tree_health:
+            self._warned_tree_health = True
+            log.warning(
+                "the tree holds /%s: it is served as a file of the tree, and the health report "
+                "by `python -m tools health` only",
+                name,
+            )
+        return held
+
     # ----- attributes and listing --------------------------------------------------
 
     def init(self, path: str) -> None:
-        """Called by libfuse once the mount answers: report readiness."""
+        """Called by libfuse once the mount answers: report readiness.
+
+        Then look for a tree entry that takes a hidden status file's name, so that its warning
+        is logged at startup rather than at the first use of the name.
+        """
         if self._on_ready is not None:
             self._on_ready()
+        for name in HIDDEN_STATUS_FILES:
+            try:
+                self._tree_holds(name)
+            except FuseOSError:
+                log.debug("could not look up /%s at startup", name)
 
     def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
         """stat: uid 0, gid www-data, modes by quorum and privacy."""
         log.debug("getattr %r", path)
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is Route.ROOT:
             return self._stat(ROOT_MODE, 0, 0, 2)
         if kind is Route.STATUS:
@@ -196,7 +231,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     def readdir(self, path: str, fh: int) -> list[str]:
         """Root: the plugin names, then the tree's top level; elsewhere the children."""
         log.debug("readdir %r", path)
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is Route.ROOT:
             names = self._ask(self._fs, ListDir(path=""))
             plugins = STATUS_FILES + LINK_NAMES
@@ -236,7 +271,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         rewrite could be served a zero-filled page nobody wrote (issue 13).
         """
         log.debug("open %r", path)
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is Route.MEMDB:
             if self._lookup(rel).attr is None:
                 raise FuseOSError(errno.ENOENT)
@@ -276,7 +311,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         """Bytes of a file, or of a status file's last snapshot."""
         log.debug("read %r %d@%d", path, size, offset)
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is Route.MEMDB:
             data: bytes = self._ask(self._fs, ReadFile(path=rel, size=size, offset=offset))
             return data
@@ -287,7 +322,7 @@ class PveOperations(Operations):  # type: ignore[misc]
 
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         """Write to a file (or turn .debug on and off)."""
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is Route.MEMDB:
             written: int = self._ask(self._fs, WriteFile(path=rel, data=data, offset=offset))
             return written
@@ -298,7 +333,7 @@ class PveOperations(Operations):  # type: ignore[misc]
 
     def truncate(self, path: str, length: int, fh: object = None) -> int:
         """Set the exact size (1 MiB at most)."""
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is Route.MEMDB:
             self._ask(self._fs, Truncate(path=rel, size=length))
             return 0
@@ -318,7 +353,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     # ----- directories and names ---------------------------------------------------
 
     def _memdb_path(self, path: str) -> str:
-        kind, rel = route(path)
+        kind, rel = self._route(path)
         if kind is not Route.MEMDB:
             raise _refuse()
         return rel

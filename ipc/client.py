@@ -123,6 +123,10 @@ class PveIpcClient:
         """GET_RRD_DUMP: the RRD dump text."""
         return self.request(Op.GET_RRD_DUMP)
 
+    def get_health(self) -> bytes:
+        """GET_HEALTH (ours, root:root only): the health report, private paths whole."""
+        return self.request(Op.GET_HEALTH)
+
     def get_guest_config_property(self, vmid: int, prop: str) -> bytes:
         """GET_GUEST_CONFIG_PROPERTY: JSON of one property (vmid 0: every guest)."""
         payload = codec.guest_property_payload(vmid, prop.encode())
@@ -178,6 +182,7 @@ def _commands() -> dict[str, tuple[str, Sequence[tuple[str, dict[str, object]]],
             lambda c, a: c.get_cluster_log(a.max, a.user),
         ),
         "get-rrd-dump": ("the RRD dump", (), lambda c, a: c.get_rrd_dump()),
+        "get-health": ("the health report (ours; root only)", (), lambda c, a: c.get_health()),
         "get-guest-config-property": (
             "one property of guest configs as JSON (vmid 0: every guest)",
             (("vmid", {"type": int}), ("property", {})),

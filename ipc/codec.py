@@ -50,7 +50,11 @@ DEFAULT_CLUSTER_LOG_ENTRIES = 50
 
 
 class Op(enum.IntEnum):
-    """``cfs-ipc-ops.h``: the request ids (the Perl constants of PVE::Cluster::IPCConst)."""
+    """``cfs-ipc-ops.h``: the request ids (the Perl constants of PVE::Cluster::IPCConst), and ours.
+
+    The original uses 1-13 (9 is unused) and answers ECHRNG to any other id. Ours start at
+    1001, far from where the original would add its next one.
+    """
 
     GET_FS_VERSION = 1
     GET_CLUSTER_INFO = 2
@@ -64,10 +68,14 @@ class Op(enum.IntEnum):
     GET_GUEST_CONFIG_PROPERTY = 11
     VERIFY_TOKEN = 12
     GET_GUEST_CONFIG_PROPERTIES = 13
+    GET_HEALTH = 1001
+    """Ours: the ``.health`` report with private paths whole, for root:root clients only."""
 
 
 WRITE_OPS = frozenset({Op.SET_STATUS, Op.LOG_CLUSTER_MSG})
 """Refused with EPERM for read-only (www-data) clients, before any other check."""
+ROOT_ONLY_OPS = WRITE_OPS | {Op.GET_HEALTH}
+"""The writes, and ours that answers private names: EPERM for read-only clients, first."""
 
 STATUS_TEXT_FOR = {
     Op.GET_FS_VERSION: ".version",
@@ -134,6 +142,11 @@ class RrdDump:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthReport:
+    """Ours (GET_HEALTH): the health report, private paths included."""
+
+
+@dataclass(frozen=True, slots=True)
 class GuestProperties:
     """Ops 11 and 13: properties of one guest's config (vmid >= 100) or of all (vmid 0).
 
@@ -160,6 +173,7 @@ IpcRequest: TypeAlias = (
     | LogMessage
     | GetClusterLog
     | RrdDump
+    | HealthReport
     | GuestProperties
     | VerifyToken
 )
@@ -215,7 +229,11 @@ def decode_request(op: Op, buf: bytes) -> IpcRequest:
 def _header_only(op: Op, buf: bytes) -> IpcRequest:
     if len(buf) != REQUEST_HEADER.size:
         raise InvalidArgument(op.name, f"takes no payload, got {len(buf)} bytes")
-    return RrdDump() if op is Op.GET_RRD_DUMP else StatusText(STATUS_TEXT_FOR[op])
+    if op is Op.GET_RRD_DUMP:
+        return RrdDump()
+    if op is Op.GET_HEALTH:
+        return HealthReport()
+    return StatusText(STATUS_TEXT_FOR[op])
 
 
 def _set_status(op: Op, buf: bytes) -> IpcRequest:
@@ -336,6 +354,7 @@ _DECODERS = {
     Op.GET_GUEST_CONFIG_PROPERTY: _guest_property,
     Op.VERIFY_TOKEN: _verify_token,
     Op.GET_GUEST_CONFIG_PROPERTIES: _guest_properties,
+    Op.GET_HEALTH: _header_only,
 }
 
 

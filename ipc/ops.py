@@ -1,8 +1,8 @@
 """One IPC request from bytes to response bytes: check, decode, ask the owning actor, map errors.
 
 Runs on the IPC server's thread, which only asks, always with a timeout. The status actor
-answers the status texts, the kv store, the cluster log and the RRD dump; the fs actor owns
-the tree (GET_CONFIG, VERIFY_TOKEN, the guest config properties).
+answers the status texts, the kv store, the cluster log, the RRD dump and our health report;
+the fs actor owns the tree (GET_CONFIG, VERIFY_TOKEN, the guest config properties).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class IpcOps:
 
     def _carry_out(self, op_id: int, request: bytes, size: int, client: Client) -> bytes:
         op = codec.operation(op_id)
-        if op in codec.WRITE_OPS and client.read_only:
+        if op in codec.ROOT_ONLY_OPS and client.read_only:
             raise NotPermitted(op.name, "read-only client")
         if not codec.REQUEST_HEADER.size <= size <= min(len(request), client.buffer_size):
             raise InvalidArgument(op.name, f"request size {size} out of range")
@@ -118,6 +118,8 @@ class IpcOps:
                 return dump.encode("utf-8", "surrogateescape")
             case codec.RrdDump():
                 return bytes(self._ask(status, m.GetRrdDump()))
+            case codec.HealthReport():
+                return bytes(self._ask(status, m.GetHealthReport()))
             case codec.GuestProperties(vmid=vmid, properties=properties):
                 return bytes(
                     self._ask(self._fs, m.GetGuestConfigProperties(vmid=vmid, properties=properties))

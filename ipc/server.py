@@ -5,7 +5,8 @@ It holds only actor references and per-connection facts, and answers each reques
 an actor (``ipc/ops.py``) with a timeout, one request at a time, as the C server does.
 
 Access (server.c ``s1_connection_accept_fn``): uid 0 with gid 0 may read and change; any
-client whose gid is www-data may only read; everyone else is refused at connect.
+client whose gid is www-data may only read; everyone else is refused at connect. Our
+GET_HEALTH, which names private paths, is refused to the read-only clients as the writes are.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 One JSON object: the mode, quorum, whether changes are accepted and if not why, the sync state
 of both CPG groups, the database error latch, the last refused change with its reason, and
 the state of every corosync connection.
+
+The file is readable by www-data, which can't list ``priv/`` or ``nodes/<node>/priv/``: there a
+refused change's path below such a folder is shown as the folder and ``/…`` (``priv/…``). The
+full path is in the log and in the report for root (``python -m tools health``, over IPC).
 """
 
 from __future__ import annotations
@@ -11,8 +15,55 @@ from dataclasses import dataclass, field, replace
 
 import ujson
 
+from memdb.paths import components
+
 CLUSTER_SERVICES = ("quorum", "cmap", "kvstore", "dcdb")
 """The corosync connections of cluster mode, in the order shown."""
+HIDDEN = "…"
+"""What stands for the names below a private folder."""
+RENAME_ARROW = " -> "
+"""How a rename's two paths are joined (``actors/refusals.describe``)."""
+
+
+def _private_top(path: str) -> int:
+    """How many components of ``path`` name its private folder (priv, nodes/<n>/priv); 0 if none.
+
+    The tree resolves a path by its components, so ``priv//x`` is ``priv/x``.
+    """
+    parts = components(path)
+    if parts[:1] == ["priv"]:
+        return 1
+    if len(parts) >= 3 and parts[0] == "nodes" and parts[2] == "priv":
+        return 3
+    return 0
+
+
+def shown_path(path: str) -> str:
+    """``path`` as a reader who can't list private folders may see it: ``priv/…``."""
+    top = _private_top(path)
+    parts = components(path)
+    if not top or len(parts) == top:
+        return path
+    return "/".join([*parts[:top], HIDDEN])
+
+
+def shown_refusal_path(op: str, path: str) -> str:
+    """A refusal's path (a rename's ``src -> dst``) with private names hidden.
+
+    A rename is split at its arrow; when a name holds the arrow too, where the split lies is
+    unknown, so if any split puts a private path on either side both sides are hidden.
+    """
+    pieces = path.split(RENAME_ARROW)
+    if op != "rename" or len(pieces) == 1:
+        return shown_path(path)
+    if len(pieces) == 2:
+        return RENAME_ARROW.join(shown_path(piece) for piece in pieces)
+    splits = [
+        (RENAME_ARROW.join(pieces[:at]), RENAME_ARROW.join(pieces[at:])) for at in range(1, len(pieces))
+    ]
+    if any(_private_top(src) or _private_top(dst) for src, dst in splits):
+        return RENAME_ARROW.join((HIDDEN, HIDDEN))
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +121,13 @@ class Health:
             return "not connected to the cluster's config group (pve_dcdb_v1): changes answer EBUSY"
         return None
 
-    def render(self) -> str:
-        """The JSON text, keys in a fixed order."""
+    def render(self, *, full: bool = False) -> str:
+        """The JSON text, keys in a fixed order.
+
+        Args:
+            full: show the last refused change's path whole, private names included (for
+                root only); otherwise as :func:`shown_refusal_path` shows it (the file).
+        """
         reason = self.writable_reason()
         body: dict[str, object] = {
             "nodename": self.nodename,
@@ -93,7 +149,7 @@ class Health:
             else {
                 "time": last.time,
                 "op": last.op,
-                "path": last.path,
+                "path": last.path if full else shown_refusal_path(last.op, last.path),
                 "error": last.error,
                 "reason": last.reason,
             }

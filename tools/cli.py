@@ -17,6 +17,7 @@ from tools.backup import backup_database
 from tools.check import check_database
 from tools.create import create_db
 from tools.export import export_tree
+from tools.health import DEFAULT_IPC_NAME, fetch_health
 from tools.importer import import_tree
 from tools.progress import Progress
 
@@ -77,6 +78,11 @@ def _backup(args: argparse.Namespace, progress: Progress) -> int:
     return EXIT_OK
 
 
+def _health(args: argparse.Namespace, progress: Progress) -> int:
+    sys.stdout.write(fetch_health(args.ipc_name))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, tuple[Command, str, tuple[tuple[str, str], ...]]] = {
     "create-db": (
         _create,
@@ -106,7 +112,16 @@ COMMANDS: dict[str, tuple[Command, str, tuple[tuple[str, str], ...]]] = {
         "consistent copy of a database, also while pmxcfs runs on it (read-only)",
         (("dbfile", "database to copy"), ("dest", "new database file (must not exist)")),
     ),
+    "health": (
+        _health,
+        "the running daemon's health report, private paths included (root; over IPC)",
+        (),
+    ),
 }
+OPTIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "health": (("--ipc-name", DEFAULT_IPC_NAME, "the daemon's IPC service (default: %(default)s)"),),
+}
+"""Options of single commands beyond --progress: (flag, default, help)."""
 
 
 def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -115,13 +130,19 @@ def parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     common.add_argument(
         "--progress", action="store_true", help="show progress on stderr (default: if a terminal)"
     )
-    top = _Parser(prog=PROG, description="Operator tools for a pmxcfs database (config.db).", epilog=EPILOG)
+    top = _Parser(
+        prog=PROG,
+        description="Operator tools for a pmxcfs database (config.db) and the running daemon.",
+        epilog=EPILOG,
+    )
     subs = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     by_name: dict[str, argparse.ArgumentParser] = {}
     for name, (_, help_text, positionals) in COMMANDS.items():
         sub = subs.add_parser(name, parents=[common], help=help_text, description=help_text)
         for arg, arg_help in positionals:
             sub.add_argument(arg, help=arg_help)
+        for flag, default, flag_help in OPTIONS.get(name, ()):
+            sub.add_argument(flag, default=default, help=flag_help)
         by_name[name] = sub
     return top, by_name
 

@@ -8,6 +8,9 @@ import os
 import pytest
 
 from actors.messages import (
+    ChangeRefused,
+    GetHealthReport,
+    ModeChosen,
     ReadStatusFile,
     RenderStatusFile,
     TreeChanged,
@@ -193,3 +196,17 @@ def test_started_round_trip_keeps_message_order() -> None:
         q(ref, WriteStatusFile(name=".version", data=b"x", offset=0))
     assert q(ref, WriteStatusFile(name=".debug", data=b"1\n", offset=0)) == 2
     ref.stop(block=True, timeout=10)
+
+
+def test_health_file_hides_a_private_refusal_the_root_report_shows_it() -> None:
+    actor = make()
+    actor.on_receive(ModeChosen(mode="local"))
+    refused = ChangeRefused(
+        op="rename", path="priv/a.tmp -> nodes/node1/priv/b", error="EACCES", reason="x", time=START
+    )
+    actor.on_receive(refused)
+    shown = json.loads(text(actor, ".health"))
+    report = json.loads(actor.on_receive(GetHealthReport()))
+    assert shown["last_refusal"]["path"] == "priv/… -> nodes/node1/priv/…"
+    assert report["last_refusal"]["path"] == "priv/a.tmp -> nodes/node1/priv/b"
+    assert report["refused_changes"] == shown["refused_changes"] == 1

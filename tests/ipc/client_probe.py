@@ -40,6 +40,7 @@ CALLS: dict[str, Callable[[PveIpcClient], object]] = {
     "get_guest_config_property": lambda c: c.get_guest_config_property(0, "name"),
     "get_guest_config_properties": lambda c: c.get_guest_config_properties(100, ["name", "memory"]),
     "verify_token": verify,
+    "get_health": lambda c: c.get_health(),
 }
 
 

@@ -245,3 +245,12 @@ def test_guest_property_lists() -> None:
     assert codec.decode_request(
         Op.GET_GUEST_CONFIG_PROPERTY, req(Op.GET_GUEST_CONFIG_PROPERTY, struct.pack("<I", 100))
     ) == codec.GuestProperties(100, ())
+
+
+def test_get_health_is_ours_and_takes_no_payload() -> None:
+    assert codec.operation(1001) is Op.GET_HEALTH
+    assert max(op for op in Op if op is not Op.GET_HEALTH) == 13  # the original's ids stay 1-13
+    assert codec.decode_request(Op.GET_HEALTH, req(Op.GET_HEALTH, b"")) == codec.HealthReport()
+    with pytest.raises(InvalidArgument):
+        codec.decode_request(Op.GET_HEALTH, req(Op.GET_HEALTH, b"\0"))
+    assert {Op.SET_STATUS, Op.LOG_CLUSTER_MSG, Op.GET_HEALTH} == codec.ROOT_ONLY_OPS

@@ -236,6 +236,7 @@ def test_access_rule(pve: Daemon) -> None:
         "set_status": errno.EPERM,
         "get_status": errno.ENOENT,  # the refused SET_STATUS changed nothing
         "log_cluster_msg": errno.EPERM,
+        "get_health": errno.EPERM,  # ours: it names private paths
     }
     assert probe(name, WWW_DATA, WWW_DATA) == {"uid": WWW_DATA, "gid": WWW_DATA, "connect": 0, **read_only}
     assert probe(name, NOBODY, WWW_DATA) == {"uid": NOBODY, "gid": WWW_DATA, "connect": 0, **read_only}

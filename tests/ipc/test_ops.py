@@ -250,3 +250,11 @@ def test_an_unexpected_error_is_eio_and_logged(
     status.answers[m.GetRrdDump] = RuntimeError("bug")
     fails(call(ops, Op.GET_RRD_DUMP), errno.EIO)
     assert "request 10 from pid 4242 failed" in caplog.text
+
+
+def test_get_health_answers_root_only(ops: IpcOps, status: Status) -> None:
+    status.answers[m.GetHealthReport] = b'{\n"mode": "local"\n}\n'
+    assert ok(call(ops, Op.GET_HEALTH)) == b'{\n"mode": "local"\n}\n'
+    fails(call(ops, Op.GET_HEALTH, client=WWW), errno.EPERM)  # it names private paths
+    fails(call(ops, Op.GET_HEALTH, b"x"), errno.EINVAL)
+    assert status.received == [m.GetHealthReport()]

@@ -31,6 +31,7 @@ ANSWERS: dict[type, object] = {
     m.GetClusterLog: '{\n"data": [\n]\n}\n',
     m.GetRrdDump: b"",
     m.GetStatus: NotFound("kv/x"),
+    m.GetHealthReport: b"{}\n",
 }
 """What the scripted status actor answers when a test doesn't care."""
 
@@ -245,6 +246,7 @@ ROOT_OK = {
     "set_status": 0,
     "get_status": 0,
     "log_cluster_msg": 0,
+    "get_health": 0,
 }
 """What root may do: everything."""
 
@@ -265,6 +267,7 @@ def test_access_rule(server: IpcServer, status: Status) -> None:
         "set_status": errno.EPERM,
         "get_status": 0,
         "log_cluster_msg": errno.EPERM,
+        "get_health": errno.EPERM,  # ours: it names private paths
     }
     assert probe(server.name, WWW_DATA, WWW_DATA) == {
         "uid": WWW_DATA,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from status.health import Health, Refusal
+import pytest
+
+from status.health import Health, Refusal, shown_path, shown_refusal_path
 
 
 def parsed(health: Health) -> dict[str, object]:
@@ -71,3 +73,48 @@ def test_refusals_and_the_latch() -> None:
     assert body["database"] == {"error_latched": True}
     assert body["writable"] is False
     assert "restart" in str(body["not_writable_because"])
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("priv/authkey.key", "priv/…"),
+        ("priv/lock/vm-100", "priv/…"),
+        ("priv", "priv"),  # listed at the root: nothing to hide
+        ("/priv//token.cfg", "priv/…"),
+        ("nodes/n1/priv/pve-ssl.key", "nodes/n1/priv/…"),
+        ("nodes/n1//priv/x/y", "nodes/n1/priv/…"),
+        ("nodes/n1/priv", "nodes/n1/priv"),
+        ("nodes/priv/x", "nodes/priv/x"),  # not a node's private folder
+        ("privacy.cfg", "privacy.cfg"),
+        ("nodes/n1/qemu-server/100.conf", "nodes/n1/qemu-server/100.conf"),
+        ("a/priv/x", "a/priv/x"),
+    ],
+)
+def test_private_paths_are_shown_up_to_their_private_folder(path: str, shown: str) -> None:
+    assert shown_path(path) == shown
+
+
+def test_a_renames_private_side_is_hidden() -> None:
+    assert shown_refusal_path("rename", "priv/a.tmp -> priv/a") == "priv/… -> priv/…"
+    assert shown_refusal_path("rename", "user.cfg -> nodes/n1/priv/x") == "user.cfg -> nodes/n1/priv/…"
+    assert shown_refusal_path("rename", "a -> b") == "a -> b"
+    # a name holding the arrow: the split is unknown, so both sides go if either could be private
+    assert shown_refusal_path("rename", "x -> priv/y -> z") == "… -> …"
+    assert shown_refusal_path("rename", "priv/s -> t -> u") == "… -> …"
+    assert shown_refusal_path("rename", "x -> y -> z") == "x -> y -> z"
+    # only a rename's path is split
+    assert shown_refusal_path("create", "priv/a -> b") == "priv/…"
+
+
+def test_the_file_hides_a_private_refusal_and_the_full_report_does_not() -> None:
+    health = Health("n1", mode="local", quorate=True)
+    health = health.with_refusal(
+        Refusal(5, "create", "priv/secret-name", "EEXIST", "file exists"), latched=False
+    )
+    assert "secret-name" not in health.render()
+    assert json.loads(health.render())["last_refusal"]["path"] == "priv/…"
+    assert json.loads(health.render(full=True))["last_refusal"]["path"] == "priv/secret-name"
+    shown, full = json.loads(health.render()), json.loads(health.render(full=True))
+    del shown["last_refusal"]["path"], full["last_refusal"]["path"]
+    assert shown == full

@@ -27,21 +27,32 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     result = run(capsys, "--help")
     assert result.code == 0
     first_words = {line.split()[0] for line in result.out.splitlines() if line.strip()}
-    assert {"create-db", "check", "export", "import", "backup"} <= first_words
+    assert {"create-db", "check", "export", "import", "backup", "health"} <= first_words
     assert (
         "exit status: 0 done (check: no errors), 1 check found errors, 255 usage error or failure"
         in result.out
     )
-    assert set(COMMANDS) == {"create-db", "check", "export", "import", "backup"}
+    assert set(COMMANDS) == {"create-db", "check", "export", "import", "backup", "health"}
 
 
-@pytest.mark.parametrize("argv", [[], ["nope"], ["check"], ["check", "a", "b"], ["export", "x"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["nope"], ["check"], ["check", "a", "b"], ["export", "x"], ["health", "x"]]
+)
 def test_usage_errors_exit_255(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     result = run(capsys, *argv)
     assert result.code == 255
     assert result.out == ""
     assert result.err.startswith("usage: pmxcfs-tool")
     assert "error: " in result.err
+
+
+def test_health_without_a_daemon_fails_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "health", "--ipc-name", f"pve2-none-{os.getpid()}")
+    assert result.code == 255
+    assert result.out == ""
+    assert result.err.startswith("pmxcfs-tool health: ")
+    assert "Connection refused" in result.err
+    assert len(result.err.splitlines()) == 1
 
 
 def test_progress_lines_when_not_a_terminal() -> None:
