@@ -476,6 +476,8 @@ class ChangeRefused:
 
     op: str
     path: str
+    shown: str
+    """``path`` with the names below private folders hidden, for the .health file."""
     error: str
     """The errno name the caller got (EACCES, EFBIG, ...)."""
     reason: str

@@ -29,7 +29,7 @@ from actors.messages import (
 )
 from errors import ErrorLatched, PmxcfsError
 from fusefs.errno_map import errno_for
-from status.health import RENAME_ARROW
+from status.health import shown_path
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,22 @@ _OPS: dict[type, str] = {
 }
 
 
-def describe(request: object) -> tuple[str, str]:
-    """(operation, path) of a change request, for the log and .health (which hides private names)."""
-    op = _OPS.get(type(request), type(request).__name__)
+def paths_of(request: object) -> tuple[str, ...]:
+    """The paths a change request names (a rename's source and target)."""
     if isinstance(request, Rename):
-        return op, f"{request.src}{RENAME_ARROW}{request.dst}"
-    return op, str(getattr(request, "path", ""))
+        return request.src, request.dst
+    return (str(getattr(request, "path", "")),)
+
+
+def describe(request: object) -> tuple[str, str]:
+    """(operation, path) of a change request, for the log (root only) and the full report."""
+    op = _OPS.get(type(request), type(request).__name__)
+    return op, " -> ".join(paths_of(request))
+
+
+def shown(request: object) -> str:
+    """The path(s) of ``request`` as .health shows them to any reader: private names hidden."""
+    return " -> ".join(shown_path(path) for path in paths_of(request))
 
 
 class RefusalLog:
@@ -102,6 +112,7 @@ class RefusalLog:
                 ChangeRefused(
                     op=op,
                     path=path,
+                    shown=shown(request),
                     error=error,
                     reason=reason,
                     time=int(self._wallclock()),

@@ -179,7 +179,9 @@ class StatusActor(ServingActor):
                 self._health = replace(self._health, mode=mode, quorate=mode == "local" or self._quorate)
                 return None
             case ChangeRefused():
-                refusal = Refusal(message.time, message.op, message.path, message.error, message.reason)
+                refusal = Refusal(
+                    message.time, message.op, message.path, message.error, message.reason, message.shown
+                )
                 self._health = self._health.with_refusal(refusal, latched=message.latched)
                 return None
             case ServiceStateChanged(name=name, connected=connected):

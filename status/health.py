@@ -21,8 +21,6 @@ CLUSTER_SERVICES = ("quorum", "cmap", "kvstore", "dcdb")
 """The corosync connections of cluster mode, in the order shown."""
 HIDDEN = "…"
 """What stands for the names below a private folder."""
-RENAME_ARROW = " -> "
-"""How a rename's two paths are joined (``actors/refusals.describe``)."""
 
 
 def _private_top(path: str) -> int:
@@ -47,25 +45,6 @@ def shown_path(path: str) -> str:
     return "/".join([*parts[:top], HIDDEN])
 
 
-def shown_refusal_path(op: str, path: str) -> str:
-    """A refusal's path (a rename's ``src -> dst``) with private names hidden.
-
-    A rename is split at its arrow; when a name holds the arrow too, where the split lies is
-    unknown, so if any split puts a private path on either side both sides are hidden.
-    """
-    pieces = path.split(RENAME_ARROW)
-    if op != "rename" or len(pieces) == 1:
-        return shown_path(path)
-    if len(pieces) == 2:
-        return RENAME_ARROW.join(shown_path(piece) for piece in pieces)
-    splits = [
-        (RENAME_ARROW.join(pieces[:at]), RENAME_ARROW.join(pieces[at:])) for at in range(1, len(pieces))
-    ]
-    if any(_private_top(src) or _private_top(dst) for src, dst in splits):
-        return RENAME_ARROW.join((HIDDEN, HIDDEN))
-    return path
-
-
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """The last refused change."""
@@ -75,6 +54,8 @@ class Refusal:
     path: str
     error: str
     reason: str
+    shown: str
+    """``path`` with the names below private folders hidden (:func:`shown_path`), for the file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +107,7 @@ class Health:
 
         Args:
             full: show the last refused change's path whole, private names included (for
-                root only); otherwise as :func:`shown_refusal_path` shows it (the file).
+                root only); otherwise as :func:`shown_path` shows it (the file).
         """
         reason = self.writable_reason()
         body: dict[str, object] = {
@@ -149,7 +130,7 @@ class Health:
             else {
                 "time": last.time,
                 "op": last.op,
-                "path": last.path if full else shown_refusal_path(last.op, last.path),
+                "path": last.path if full else last.shown,
                 "error": last.error,
                 "reason": last.reason,
             }

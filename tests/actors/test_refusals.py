@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from actors.messages import ChangeRefused, CreateFile, Rename, WriteFile
-from actors.refusals import REPEAT_S, RefusalLog, ReportingFuture, describe
+from actors.refusals import REPEAT_S, RefusalLog, ReportingFuture, describe, shown
 from errors import AlreadyExists, ErrorLatched, FileTooLarge, NotQuorate
 from tests.actors.conftest import Recorder
 from tests.fakes.clock import Clock
@@ -28,6 +28,14 @@ def refused_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_describe() -> None:
     assert describe(WriteFile(path="a/b", data=b"", offset=0)) == ("write", "a/b")
     assert describe(Rename(src="a", dst="b")) == ("rename", "a -> b")
+
+
+def test_shown_hides_private_names_on_each_side_of_a_rename() -> None:
+    assert shown(Rename(src="priv/a.tmp", dst="priv/a")) == "priv/… -> priv/…"
+    assert shown(Rename(src="user.cfg", dst="nodes/n1/priv/x")) == "user.cfg -> nodes/n1/priv/…"
+    assert shown(Rename(src="a -> priv/b", dst="c")) == "a -> priv/b -> c"  # a name, not a folder
+    assert shown(Rename(src="x", dst="priv/y -> z")) == "x -> priv/…"
+    assert shown(CreateFile(path="priv/lock/x")) == "priv/…"
 
 
 def test_each_refusal_is_logged_once_with_its_reason(
@@ -51,7 +59,13 @@ def test_each_refusal_is_logged_once_with_its_reason(
     told = recorder.of(ChangeRefused)
     assert len(told) == 8  # every refusal counts in .health, logged or not
     assert told[0] == ChangeRefused(
-        op="create", path="priv/lock/file-x", error="EEXIST", reason="file exists", time=1234, latched=False
+        op="create",
+        path="priv/lock/file-x",
+        shown="priv/…",
+        error="EEXIST",
+        reason="file exists",
+        time=1234,
+        latched=False,
     )
 
 

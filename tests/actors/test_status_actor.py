@@ -202,7 +202,12 @@ def test_health_file_hides_a_private_refusal_the_root_report_shows_it() -> None:
     actor = make()
     actor.on_receive(ModeChosen(mode="local"))
     refused = ChangeRefused(
-        op="rename", path="priv/a.tmp -> nodes/node1/priv/b", error="EACCES", reason="x", time=START
+        op="rename",
+        path="priv/a.tmp -> nodes/node1/priv/b",
+        shown="priv/… -> nodes/node1/priv/…",
+        error="EACCES",
+        reason="x",
+        time=START,
     )
     actor.on_receive(refused)
     shown = json.loads(text(actor, ".health"))

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from status.health import Health, Refusal, shown_path, shown_refusal_path
+from status.health import Health, Refusal, shown_path
 
 
 def parsed(health: Health) -> dict[str, object]:
@@ -59,8 +59,12 @@ def test_cluster_mode_states() -> None:
 
 def test_refusals_and_the_latch() -> None:
     health = Health("n1", mode="local", quorate=True)
-    health = health.with_refusal(Refusal(5, "write", "big.cfg", "EFBIG", "file too large"), latched=False)
-    health = health.with_refusal(Refusal(6, "create", "x/y", "EIO", "database write failed"), latched=True)
+    health = health.with_refusal(
+        Refusal(5, "write", "big.cfg", "EFBIG", "file too large", "big.cfg"), latched=False
+    )
+    health = health.with_refusal(
+        Refusal(6, "create", "x/y", "EIO", "database write failed", "x/y"), latched=True
+    )
     body = parsed(health)
     assert body["refused_changes"] == 2
     assert body["last_refusal"] == {
@@ -95,22 +99,11 @@ def test_private_paths_are_shown_up_to_their_private_folder(path: str, shown: st
     assert shown_path(path) == shown
 
 
-def test_a_renames_private_side_is_hidden() -> None:
-    assert shown_refusal_path("rename", "priv/a.tmp -> priv/a") == "priv/… -> priv/…"
-    assert shown_refusal_path("rename", "user.cfg -> nodes/n1/priv/x") == "user.cfg -> nodes/n1/priv/…"
-    assert shown_refusal_path("rename", "a -> b") == "a -> b"
-    # a name holding the arrow: the split is unknown, so both sides go if either could be private
-    assert shown_refusal_path("rename", "x -> priv/y -> z") == "… -> …"
-    assert shown_refusal_path("rename", "priv/s -> t -> u") == "… -> …"
-    assert shown_refusal_path("rename", "x -> y -> z") == "x -> y -> z"
-    # only a rename's path is split
-    assert shown_refusal_path("create", "priv/a -> b") == "priv/…"
-
-
 def test_the_file_hides_a_private_refusal_and_the_full_report_does_not() -> None:
     health = Health("n1", mode="local", quorate=True)
     health = health.with_refusal(
-        Refusal(5, "create", "priv/secret-name", "EEXIST", "file exists"), latched=False
+        Refusal(5, "create", "priv/secret-name", "EEXIST", "file exists", shown_path("priv/secret-name")),
+        latched=False,
     )
     assert "secret-name" not in health.render()
     assert json.loads(health.render())["last_refusal"]["path"] == "priv/…"
