@@ -9,6 +9,8 @@ must end with the same tree (memdb index compared from each config.db).
 from __future__ import annotations
 
 import errno
+import json
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tests.cluster.helpers import wait_until, write_errno
 from tests.cluster.lab import CorosyncLab, NodeDaemon, wait_same_index
 from tests.cluster.nodes import start_nodes, wait_writable
 from tests.integration.daemon import require_fuse
+from tests.integration.helpers import os_errno, read_status
 from tests.integration.rewrite_race import content, race
 from tests.integration.test_direct_io import check_write_limits
 
@@ -131,3 +134,24 @@ def test_failures_in_cluster_and_quorum_actor_handlers(cluster3: CorosyncLab, tm
         seen_everywhere(nodes, f"after-{pve.nodename}.cfg", pve.nodename.encode())
     assert d1.path(".members").read_text().count('"online": 1') == 3
     same_tree(nodes)
+
+
+def test_health_in_a_cluster_hides_private_names(cluster3: CorosyncLab, tmp_path: Path) -> None:
+    require_fuse()
+    nodes = start_nodes(cluster3, tmp_path, (1, 2, 3))
+    d1 = nodes[0]
+    flags = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
+    answers = {
+        name: os_errno(lambda n=name: os.close(os.open(d1.path(n), flags)))
+        for name in (".health", ".version")
+    }
+    assert answers[".health"] == answers[".version"], answers
+    secret = d1.path("priv/secret-dir")
+    secret.mkdir(parents=True)
+    (secret / "f").write_bytes(b"x")
+    # only empty directories can be renamed: refused on delivery, reported by the writer's node
+    assert os_errno(lambda: os.rename(secret, d1.path("priv/other"))) == errno.ENOTEMPTY
+    report = read_status(d1, ".health", until=lambda text: '"refused_changes": 0' not in text)
+    assert "secret-dir" not in report
+    assert json.loads(report)["last_refusal"]["path"] == "priv/… -> priv/…"
+    assert d1.wait_for_line(lambda line: "refused rename priv/secret-dir -> priv/other" in line)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon import Daemon, is_mounted, require_fuse
+from tests.integration.daemon import Daemon, public_daemon, require_fuse
 
 
 @pytest.fixture
@@ -36,20 +34,6 @@ def pve(make_daemon: Callable[..., Daemon]) -> Daemon:
 
 @pytest.fixture
 def public_pve() -> Iterator[Daemon]:
-    """A running local-mode daemon whose mount other users can reach.
-
-    pytest's tmp_path lies below a 0700 folder, so this one lives in a 0755 folder in /tmp;
-    the folder is removed after the test once nothing is mounted in it.
-    """
-    require_fuse()
-    base = Path(tempfile.mkdtemp(prefix="pmxcfs-it-", dir="/tmp"))
-    base.chmod(0o755)
-    (base / "d").mkdir(mode=0o755)
-    (base / "d").chmod(0o755)
-    daemon = Daemon(base / "d")
-    try:
-        yield daemon.start()
-    finally:
-        daemon.cleanup()
-        if not is_mounted(daemon.mount):
-            shutil.rmtree(base, ignore_errors=True)
+    """A running local-mode daemon whose mount other users can reach."""
+    with public_daemon(Daemon) as daemon:
+        yield daemon

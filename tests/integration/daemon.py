@@ -8,8 +8,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,3 +169,24 @@ class Daemon:
 
     def path(self, rel: str) -> Path:
         return self.mount / rel
+
+
+@contextlib.contextmanager
+def public_daemon(make: Callable[[Path], Daemon], prefix: str = "pmxcfs-it-") -> Iterator[Daemon]:
+    """A started daemon whose mount other users can reach.
+
+    pytest's tmp_path lies below a 0700 folder, so this one lives in a 0755 folder in /tmp;
+    the folder is removed afterwards once nothing is mounted in it.
+    """
+    require_fuse()
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    (base / "d").mkdir(mode=0o755)
+    (base / "d").chmod(0o755)
+    daemon = make(base / "d")
+    try:
+        yield daemon.start()
+    finally:
+        daemon.cleanup()
+        if not is_mounted(daemon.mount):
+            shutil.rmtree(base, ignore_errors=True)

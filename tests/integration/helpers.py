@@ -67,6 +67,15 @@ def expect_errno(code: int | tuple[int, ...], func: Callable[..., Any], *args: A
     return error
 
 
+def os_errno(call: Callable[[], object]) -> int | None:
+    """The errno ``call`` fails with; None if it succeeds."""
+    try:
+        call()
+    except OSError as exc:
+        return exc.errno
+    return None
+
+
 # ----- waiting -------------------------------------------------------------------------
 
 

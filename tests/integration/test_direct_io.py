@@ -19,17 +19,10 @@ import pytest
 
 from memdb.tree import MAX_FILE_SIZE
 from tests.integration.daemon import Daemon
+from tests.integration.helpers import os_errno
 from tests.integration.rewrite_race import content, race
 
 pytestmark = pytest.mark.fuse
-
-
-def os_errno(call: Callable[[], object]) -> int | None:
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno
-    return None
 
 
 def pwrite_errno(path: Path, data: bytes, offset: int, flags: int = os.O_WRONLY) -> int | None:

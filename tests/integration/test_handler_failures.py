@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.integration.daemon import Daemon
+from tests.integration.helpers import os_errno
 
 pytestmark = pytest.mark.fuse
 
@@ -23,17 +24,9 @@ PROMPT_S = 5.0
 """An injected failure is answered at once, far below the 30 s ask timeout."""
 
 
-def errno_of(call: Callable[[], object]) -> int | None:
-    try:
-        call()
-    except OSError as exc:
-        return exc.errno
-    return None
-
-
 def timed_errno(call: Callable[[], object]) -> tuple[int | None, float]:
     start = time.monotonic()
-    code = errno_of(call)
+    code = os_errno(call)
     return code, time.monotonic() - start
 
 
@@ -55,7 +48,7 @@ def serves(pve: Daemon, name: str = "after.cfg") -> None:
 def test_fs_actor_read_and_write_failures(make_daemon: Callable[..., Daemon]) -> None:
     pve = make_daemon(inject="FsActor:ReadFile,FsActor:WriteFile").start()
     f = pve.path("a.cfg")
-    assert errno_of(lambda: f.write_bytes(b"lost\n")) == errno.EIO  # create works, the write fails
+    assert os_errno(lambda: f.write_bytes(b"lost\n")) == errno.EIO  # create works, the write fails
     failure_logged(pve, "FsActor", "WriteFile")
     assert f.stat().st_size == 0  # refused: nothing written
     f.write_bytes(b"kept\n")
@@ -86,10 +79,10 @@ def test_db_actor_failure_is_retried_and_nothing_is_lost(pve: Daemon) -> None:
 
 def test_db_actor_failing_twice_latches(pve: Daemon) -> None:
     restarted_with(pve, "DbActor:Persist:2")
-    assert errno_of(lambda: pve.path("a.cfg").write_bytes(b"x\n")) == errno.EIO
+    assert os_errno(lambda: pve.path("a.cfg").write_bytes(b"x\n")) == errno.EIO
     # the tree and the file may now differ: like the original after a failed commit, every
     # change is refused until restart; reads go on
-    assert errno_of(lambda: pve.path("b.cfg").write_bytes(b"y\n")) == errno.EIO
+    assert os_errno(lambda: pve.path("b.cfg").write_bytes(b"y\n")) == errno.EIO
     assert pve.path(".version").read_text().startswith("{")
 
 

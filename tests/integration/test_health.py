@@ -7,17 +7,15 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon import REPO, Daemon, is_mounted, require_fuse
+from tests.integration.daemon import REPO, Daemon, public_daemon, require_fuse
 from tests.integration.helpers import WWW_DATA, read_json, run_as
 from tools.create import create_db
 from tools.health import fetch_health
@@ -43,17 +41,8 @@ def _ipc_name(daemon: Daemon) -> str:
 @pytest.fixture(scope="module")
 def public() -> Iterator[Daemon]:
     """One local-mode daemon for the module, in a 0755 folder (www-data reaches the mount)."""
-    require_fuse()
-    base = Path(tempfile.mkdtemp(prefix="pmxcfs-health-", dir="/tmp"))
-    base.chmod(0o755)
-    (base / "d").mkdir(mode=0o755)
-    daemon = _ipc_daemon(base / "d")
-    try:
-        yield daemon.start()
-    finally:
-        daemon.cleanup()
-        if not is_mounted(daemon.mount):
-            shutil.rmtree(base, ignore_errors=True)
+    with public_daemon(_ipc_daemon, "pmxcfs-health-") as daemon:
+        yield daemon
 
 
 # ----- 1. .health answers every change as .version does ----------------------------------

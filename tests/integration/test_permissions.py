@@ -230,6 +230,7 @@ def test_www_data_group_reads_over_ipc_and_gets_eperm_for_the_rest(pve: Daemon, 
         "set_status": errno.EPERM,
         "get_status": errno.ENOENT,  # the refused SET_STATUS stored nothing
         "log_cluster_msg": errno.EPERM,
+        "get_health": errno.EPERM,  # ours: root only
     }
     assert status_state(pve) == before
     unchanged(pve)
