@@ -59,6 +59,7 @@ from errors import PmxcfsError, StartupError, StorageError
 from fusefs.codec import FS_ENCODING
 from fusefs.operations import PveOperations
 from ipc.server import IpcServer
+from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 from status.rrd import RrdWriter
 
 log = logging.getLogger("main")
@@ -80,6 +81,8 @@ class Actors:
     db: pykka.ActorRef[Any]
     status: pykka.ActorRef[Any]
     fs: pykka.ActorRef[Any]
+    tree: Published[TreeSnapshot]
+    """The fs actor's latest snapshot of the tree, read by the FUSE and IPC threads."""
     corosync: tuple[pykka.ActorRef[Any], ...] = ()
     """The cluster and quorum actors, in start order."""
     poller: FdPoller | None = None
@@ -118,8 +121,9 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     rrd = RrdWriter(opts.rrd_dir, opts.rrdcached or None)
     status = StatusActor.start(nodename, debug=opts.debug, set_debug=set_debug, rrd=rrd.update)
     host_conf = HostCorosyncConf(opts.corosync_conf)
-    fs = FsActor.start(db, status, quorate=True, host_conf=host_conf)
-    return Actors(db=db, status=status, fs=fs, host_conf=host_conf)
+    tree = Published(empty_snapshot(writable=True))
+    fs = FsActor.start(db, status, quorate=True, host_conf=host_conf, tree=tree)
+    return Actors(db=db, status=status, fs=fs, tree=tree, host_conf=host_conf)
 
 
 def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Actors:
@@ -150,7 +154,7 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
 
 def start_ipc(actors: Actors, opts: Options, gid: int) -> Actors:
     """The IPC server for the Perl tools; if its name is taken, the mount still serves (as C)."""
-    server = IpcServer(actors.fs, actors.status, www_gid=gid, name=opts.ipc_name)
+    server = IpcServer(actors.tree, actors.status, www_gid=gid, name=opts.ipc_name)
     try:
         server.start()
     except OSError as exc:
@@ -219,7 +223,9 @@ def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemon
         else:
             sdnotify.notify("READY=1")
 
-    operations = PveOperations(actors.fs, actors.status, nodename=nodename, www_gid=gid, on_ready=ready)
+    operations = PveOperations(
+        actors.fs, actors.status, actors.tree, nodename=nodename, www_gid=gid, on_ready=ready
+    )
     FUSE(
         operations,
         opts.mount,

@@ -27,7 +27,6 @@ from actors.messages import (
     CreateFile,
     Deferred,
     GetChecksum,
-    GetGuestConfigProperties,
     GetIndex,
     GetStatFs,
     ListDir,
@@ -66,9 +65,9 @@ from errors import (
     StorageError,
     WireFormatError,
 )
-from memdb.guestconf import guest_properties
 from memdb.loader import load_memdb
 from memdb.records import Row, StoreChange
+from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 from memdb.tree import Applied, MemDb, check_extent
 from status.tracked import TRACKED_PATHS
 from wire.dcdb import (
@@ -113,8 +112,8 @@ class FsActor(ServingActor):
     """Owns the tree, its vmlist and lock table; applies every change in order.
 
     Accepts: LoadTree, ActivateTree, Lookup, ReadFile, ListDir, GetStatFs, GetIndex,
-    MakeDir, Remove, CreateFile, WriteFile, Truncate, SetMtime, Rename, QuorumChanged;
-    for the IPC server GetGuestConfigProperties.
+    MakeDir, Remove, CreateFile, WriteFile, Truncate, SetMtime, Rename, QuorumChanged.
+    Readers on other threads read the published snapshot (``tree``) instead of asking.
     """
 
     def __init__(
@@ -126,8 +125,12 @@ class FsActor(ServingActor):
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         host_conf: HostCorosyncConf | None = None,
+        tree: Published[TreeSnapshot] | None = None,
     ) -> None:
         super().__init__()
+        self.tree = tree if tree is not None else Published(empty_snapshot(writable=quorate))
+        """The latest snapshot of the tree for readers on other threads (memdb/snapshot.py):
+        published after every change, before its writer is answered."""
         self._host_conf = host_conf
         """The host's corosync.conf, kept in step with the tree's in cluster mode (5.4)."""
         self._db = db
@@ -157,10 +160,9 @@ class FsActor(ServingActor):
                 return self._memdb.statfs()
             case GetIndex():
                 return self._memdb.encode_index()
-            case GetGuestConfigProperties(vmid=vmid, properties=properties):
-                return guest_properties(vmid, properties, self._memdb.vmlist, self._read_config)
             case QuorumChanged(quorate=quorate) | SetQuorate(quorate=quorate):
                 self._quorate = quorate
+                self.tree.publish(self.tree.value.with_writable(quorate))
                 return None
             case ApplyDelivered(delivered=delivered):
                 return self._apply_delivered(delivered)
@@ -181,6 +183,7 @@ class FsActor(ServingActor):
                 return None
             case LoadTree(rows=rows):
                 self._memdb = load_memdb(rows, clock=self._clock)
+                self._publish_all()
                 return None
             case ActivateTree():
                 self._activate()
@@ -271,6 +274,7 @@ class FsActor(ServingActor):
         if not self._quorate:
             raise NotQuorate(reason="cluster not quorate - the tree is read-only")
         applied = operation()
+        self._publish(applied)
         try:
             change = applied.change
             if change is not None and defer and change.upsert is not None and change.delete_inode is None:
@@ -347,11 +351,25 @@ class FsActor(ServingActor):
             log.critical("sync commit failed, refusing all changes until restart: %s", exc)
             raise ErrorLatched(reason=str(exc)) from exc
         self._memdb = commit.memdb
+        self._publish_all()
         log.info("synced: the tree is now at version %d", commit.memdb.root.version)
         self._sync_host_conf(notify=False)
         if self._status is not None:
             self._status.tell(TreeReloaded())
             self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))
+
+    def _publish(self, applied: Applied) -> None:
+        """A new snapshot for readers: the one the change made, sharing all else."""
+        snapshot = self.tree.value
+        if applied.change is not None:
+            snapshot = snapshot.with_change(self._memdb, applied.change)
+        if applied.vmlist_changed:
+            snapshot = snapshot.with_vmlist(self._memdb.vmlist.snapshot())
+        self.tree.publish(snapshot)
+
+    def _publish_all(self) -> None:
+        """A snapshot of the whole tree (after a load or a sync): O(n)."""
+        self.tree.publish(TreeSnapshot.of(self._memdb, writable=self._quorate))
 
     def _announce(self, applied: Applied) -> None:
         if self._status is None:
@@ -366,6 +384,7 @@ class FsActor(ServingActor):
         if self._memdb.root.version == 0:
             change = self._memdb.start_fresh(int(self._wallclock()))
             ask(self._db, Persist(change=change), timeout=DB_TIMEOUT_S)
+            self._publish_all()
         if self._status is not None:
             self._status.tell(TreeReloaded())
             self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))

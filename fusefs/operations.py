@@ -1,7 +1,9 @@
-"""The fusepy Operations of /etc/pve: route each path, ask the owning actor, map errors.
+"""The fusepy Operations of /etc/pve: route each path, read or ask the owning actor, map errors.
 
-Runs on libfuse's threads. It holds only actor references and constants: every piece of
-state lives in an actor and is reached by ``ask`` with a timeout.
+Runs on libfuse's threads. It holds only actor references, constants and the fs actor's
+published tree snapshot: tree reads (getattr, readdir, open, read, statfs) read the latest
+immutable snapshot without asking anyone; changes and status files are asked of their actor,
+with a timeout.
 """
 
 from __future__ import annotations
@@ -22,12 +24,7 @@ from fuse import FuseOSError, Operations
 from actors.messages import (
     CommitPending,
     CreateFile,
-    GetStatFs,
-    ListDir,
-    Lookup,
-    LookupReply,
     MakeDir,
-    ReadFile,
     ReadStatusFile,
     Remove,
     Rename,
@@ -45,6 +42,7 @@ from errors import PmxcfsError
 from fusefs.errno_map import errno_for
 from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
 from memdb.records import EntryAttr
+from memdb.snapshot import Published, TreeSnapshot
 from memdb.tree import BLOCKSIZE
 
 log = logging.getLogger(__name__)
@@ -112,6 +110,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         self,
         fs: pykka.ActorRef[Any],
         status: pykka.ActorRef[Any],
+        tree: Published[TreeSnapshot],
         *,
         nodename: str,
         www_gid: int,
@@ -120,14 +119,14 @@ class PveOperations(Operations):  # type: ignore[misc]
     ) -> None:
         self._fs = fs
         self._status = status
+        self._tree = tree
+        """The fs actor's latest snapshot: tree reads take it (one reference read), never ask."""
         self._gid = www_gid
         self._links = link_targets(nodename)
         self._on_ready = on_ready
         self._timeout = timeout
-        self._created: dict[int, tuple[str, EntryAttr]] = {}
-        """Attributes a create just answered, by file handle. libfuse asks fgetattr with the
-        same handle right after, within the same request; that lookup is served from here."""
         self._handles = itertools.count(1)
+        """File handle numbers (next() on it is atomic: itertools is C code under the GIL)."""
         self._warned_tree_health = False
         """A tree entry taking a hidden status file's name was reported (logged once)."""
 
@@ -157,9 +156,12 @@ class PveOperations(Operations):  # type: ignore[misc]
             "st_blocks": blocks,
         }
 
-    def _lookup(self, rel: str) -> LookupReply:
-        reply: LookupReply = self._ask(self._fs, Lookup(path=rel))
-        return reply
+    def _attr(self, rel: str) -> EntryAttr:
+        """The tree entry's attributes from the latest snapshot; ENOENT if there is none."""
+        attr = self._tree.value.getattr(rel)
+        if attr is None:
+            raise FuseOSError(errno.ENOENT)
+        return attr
 
     def _route(self, path: str) -> tuple[Route, str]:
         """route(), except that a hidden status name the tree's root holds is the tree's entry.
@@ -175,7 +177,7 @@ class PveOperations(Operations):  # type: ignore[misc]
 
     def _tree_holds(self, name: str) -> bool:
         """Whether the tree's root holds ``name``; the first time it does, a warning is logged."""
-        held = self._lookup(name).attr is not None
+        held = self._tree.value.getattr(name) is not None
         if held and not self._warned_tree_health:
             self._warned_tree_health = True
             log.warning(
@@ -212,20 +214,15 @@ class PveOperations(Operations):  # type: ignore[misc]
             mode = DEBUG_FILE_MODE if rel == ".debug" else STATUS_FILE_MODE
             return self._stat(mode, size, 0, 1, blocks=0)
         if kind is Route.LINK:
-            writable = self._lookup("").writable
+            writable = self._tree.value.writable
             return self._stat(link_mode(rel, writable=writable), len(self._links[rel]), 0, 1, blocks=0)
         if kind is Route.NONE:
             raise _refuse()
-        fresh = self._created.pop(fh.fh, None) if fh is not None else None
-        attr: EntryAttr | None
-        if fresh is not None and fresh[0] == rel:
-            attr, writable = fresh[1], True
-        else:
-            reply = self._lookup(rel)
-            attr, writable = reply.attr, reply.writable
+        snapshot = self._tree.value
+        attr = snapshot.getattr(rel)
         if attr is None:
             raise FuseOSError(errno.ENOENT)
-        mode = memdb_mode(rel, is_dir=attr.is_dir, writable=writable)
+        mode = memdb_mode(rel, is_dir=attr.is_dir, writable=snapshot.writable)
         return self._stat(mode, attr.size, attr.mtime, 2 if attr.is_dir else 1)
 
     def readdir(self, path: str, fh: int) -> list[str]:
@@ -233,12 +230,12 @@ class PveOperations(Operations):  # type: ignore[misc]
         log.debug("readdir %r", path)
         kind, rel = self._route(path)
         if kind is Route.ROOT:
-            names = self._ask(self._fs, ListDir(path=""))
+            names = self._tree.value.readdir("")
             plugins = STATUS_FILES + LINK_NAMES
             return [".", "..", *plugins, *(n for n in names if n not in plugins)]
         if kind is not Route.MEMDB:
             raise _refuse()
-        return [".", "..", *self._ask(self._fs, ListDir(path=rel))]
+        return [".", "..", *self._tree.value.readdir(rel)]
 
     def readlink(self, path: str) -> str:
         """The four node links."""
@@ -249,7 +246,7 @@ class PveOperations(Operations):  # type: ignore[misc]
 
     def statfs(self, path: str) -> dict[str, int]:
         """Always the tree's figures, whatever the path."""
-        info = self._ask(self._fs, GetStatFs())
+        info = self._tree.value.statfs()
         return {
             "f_bsize": info.bsize,
             "f_blocks": info.blocks,
@@ -273,8 +270,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         log.debug("open %r", path)
         kind, rel = self._route(path)
         if kind is Route.MEMDB:
-            if self._lookup(rel).attr is None:
-                raise FuseOSError(errno.ENOENT)
+            self._attr(rel)
             if fi.flags & os.O_ACCMODE != os.O_RDONLY:
                 fi.fh = self._writable_handle()
         elif kind is not Route.STATUS:
@@ -287,11 +283,9 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Create an empty file; the mode is ignored."""
         log.debug("create %r", path)
         rel = self._memdb_path(path)
-        attr = self._ask(self._fs, CreateFile(path=rel))
+        self._ask(self._fs, CreateFile(path=rel))  # answered once its snapshot is published
         fi.fh = self._writable_handle()
         fi.direct_io = 1  # as open (the original's create leaves the page cache on)
-        if isinstance(attr, EntryAttr):  # local mode answers the attributes right away
-            self._created[fi.fh] = (rel, attr)
         return 0
 
     def _writable_handle(self) -> int:
@@ -313,7 +307,9 @@ class PveOperations(Operations):  # type: ignore[misc]
         log.debug("read %r %d@%d", path, size, offset)
         kind, rel = self._route(path)
         if kind is Route.MEMDB:
-            data: bytes = self._ask(self._fs, ReadFile(path=rel, size=size, offset=offset))
+            data = self._tree.value.read(rel, size, offset)
+            if data is None:
+                raise FuseOSError(errno.ENOENT)
             return data
         if kind is Route.STATUS:
             snapshot: bytes = self._ask(self._status, ReadStatusFile(name=rel, size=size, offset=offset))

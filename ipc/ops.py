@@ -18,8 +18,9 @@ from actors import messages as m
 from errors import InvalidArgument, NotFound, NotPermitted, PmxcfsError
 from fusefs.errno_map import errno_for
 from ipc import codec
+from memdb.guestconf import guest_properties
 from memdb.paths import components, is_private
-from memdb.tree import MAX_FILE_SIZE
+from memdb.snapshot import Published, TreeSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ class IpcOps:
     """Answers requests by asking the fs and status actors."""
 
     def __init__(
-        self, fs: pykka.ActorRef[Any], status: pykka.ActorRef[Any], *, timeout: float = ASK_TIMEOUT_S
+        self, tree: Published[TreeSnapshot], status: pykka.ActorRef[Any], *, timeout: float = ASK_TIMEOUT_S
     ) -> None:
-        self._fs = fs
+        self._tree = tree
+        """The fs actor's latest tree snapshot: config reads take it, never ask."""
         self._status = status
         self._timeout = timeout
 
@@ -121,9 +123,8 @@ class IpcOps:
             case codec.HealthReport():
                 return bytes(self._ask(status, m.GetHealthReport()))
             case codec.GuestProperties(vmid=vmid, properties=properties):
-                return bytes(
-                    self._ask(self._fs, m.GetGuestConfigProperties(vmid=vmid, properties=properties))
-                )
+                snapshot = self._tree.value
+                return guest_properties(vmid, properties, snapshot.vmlist, snapshot.read_all)
             case codec.VerifyToken(token=token):
                 self._verify_token(token)
                 return b""
@@ -132,13 +133,19 @@ class IpcOps:
     def _get_config(self, path: str, client: Client) -> bytes:
         if client.read_only and private(path):
             raise NotPermitted(path, "private path, read-only client")
-        return bytes(self._ask(self._fs, m.ReadFile(path=path, size=MAX_FILE_SIZE, offset=0)))
+        return self._read(path)
+
+    def _read(self, path: str) -> bytes:
+        """A whole file from the latest snapshot."""
+        data = self._tree.value.read_all(path)
+        if data is None:
+            raise NotFound(path, "no such file")
+        return data
 
     def _verify_token(self, token: bytes) -> None:
         """Succeeds if a whole line of priv/token.cfg equals ``token`` (never logs the token)."""
-        try:
-            content: bytes = self._ask(self._fs, m.ReadFile(path=TOKEN_FILE, size=MAX_FILE_SIZE, offset=0))
-        except NotFound:
-            raise NotFound(TOKEN_FILE, "no token file") from None
+        content = self._tree.value.read_all(TOKEN_FILE)
+        if content is None:
+            raise NotFound(TOKEN_FILE, "no token file")
         if token not in content.split(b"\n"):
             raise NotFound(TOKEN_FILE, "no such token")

@@ -22,6 +22,7 @@ from bindings.libqb import IpcService, QbLoop
 from errors import AccessDenied, ResponseTooLarge
 from ipc import codec
 from ipc.ops import ASK_TIMEOUT_S, Client, IpcOps, error_code
+from memdb.snapshot import Published, TreeSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,14 @@ class IpcServer:
 
     def __init__(
         self,
-        fs: pykka.ActorRef[Any],
+        tree: Published[TreeSnapshot],
         status: pykka.ActorRef[Any],
         *,
         www_gid: int,
         name: str = SERVICE_NAME,
         timeout: float = ASK_TIMEOUT_S,
     ) -> None:
-        self._ops = IpcOps(fs, status, timeout=timeout)
+        self._ops = IpcOps(tree, status, timeout=timeout)
         self._www_gid = www_gid
         self.name = name
         self._clients: dict[int, Client] = {}

@@ -21,8 +21,7 @@ from errors import GuestConfigUnreadable, InvalidArgument, NotFound
 from memdb.paths import VM_TYPE_FOR_DIR
 
 if TYPE_CHECKING:
-    from memdb.records import VmInfo
-    from memdb.vmlist import VmList
+    from memdb.records import VmInfo, VmListSnapshot
 
 DIR_FOR_TYPE = {vmtype: folder for folder, vmtype in VM_TYPE_FOR_DIR.items()}
 """Guest type -> its config folder below nodes/<node>/ (C: ``vminfo_to_path``)."""
@@ -97,7 +96,7 @@ def _terminated(conf: bytes) -> bytes:
 def guest_properties(
     vmid: int,
     props: Sequence[bytes],
-    vmlist: VmList,
+    vmlist: VmListSnapshot,
     read_config: Callable[[str], bytes | None],
 ) -> bytes:
     """The answer to GET_GUEST_CONFIG_PROPERTY/PROPERTIES for ``vmid`` (0: every guest).
@@ -110,7 +109,7 @@ def guest_properties(
         InvalidArgument: no properties (the request's list was malformed).
         GuestConfigUnreadable: the one requested guest's config is missing or empty.
     """
-    vm = vmlist.get(vmid) if vmid else None
+    vm = next((guest for guest in vmlist.vms if guest.vmid == vmid), None) if vmid else None
     if vmid and vm is None:
         raise NotFound(str(vmid), "no such guest in the vmlist")
     if not props:
@@ -121,7 +120,7 @@ def guest_properties(
             raise GuestConfigUnreadable(config_path(vm), "missing or empty")
         return render([(vmid, find_properties(_terminated(conf), props))], props)
     results = []
-    for guest in vmlist.snapshot().vms:
+    for guest in vmlist.vms:
         conf = read_config(config_path(guest))
         if conf:  # unreadable configs are skipped when listing every guest
             results.append((guest.vmid, find_properties(_terminated(conf), props)))

@@ -26,6 +26,7 @@ from actors.status_actor import StatusActor
 from daemon.options import Options
 from fusefs.operations import PveOperations
 from memdb.loader import load_memdb, normalise_row
+from memdb.snapshot import Published, empty_snapshot
 from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
 from tests.vectors import VECTORS
 
@@ -121,10 +122,11 @@ def start_pve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
         db = DbActor.start(str(db_path))
         # no set_debug: a .debug write must not change the test process's logging
         status = StatusActor.start(NODENAME)
-        fs = FsActor.start(db, status, quorate=False)
-        actors = main.Actors(db=db, status=status, fs=fs)
+        tree = Published(empty_snapshot())
+        fs = FsActor.start(db, status, quorate=False, tree=tree)
+        actors = main.Actors(db=db, status=status, fs=fs, tree=tree)
         main.load_tree(actors, _options(db_path, local=local))
-        ops = PveOperations(fs, status, nodename=NODENAME, www_gid=WWW_GID, timeout=TIMEOUT)
+        ops = PveOperations(fs, status, tree, nodename=NODENAME, www_gid=WWW_GID, timeout=TIMEOUT)
         pve = Pve(actors, ops, db_path)
         started.append(pve)
         return pve

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any
+from typing import Any, cast
 
 import pykka
 from hypothesis import given
@@ -23,6 +23,8 @@ from errors import InvalidArgument, UnknownRequest
 from ipc import codec
 from ipc.codec import Op
 from ipc.ops import TOKEN_FILE, Client, IpcOps, private
+from memdb.records import VmListSnapshot
+from memdb.snapshot import Published, TreeSnapshot
 from tests.fuzz import corpus
 from tests.fuzz.strategies import fuzz, garbage
 from tests.ipc.conftest import FakeStatus
@@ -139,8 +141,6 @@ ANSWERS: dict[type, object] = {
     m.LogClusterMessage: None,
     m.GetClusterLog: '{"data": []}\n',
     m.GetRrdDump: b"",
-    m.GetGuestConfigProperties: b"{}\n",
-    m.ReadFile: b"root@pam!x 1\n",
     m.GetHealthReport: b"{}\n",
 }
 WRITES = (m.SetStatus, m.LogClusterMessage)
@@ -149,12 +149,31 @@ SIZE_LIES = st.one_of(st.just(0), st.integers(-2, 2))
 """The size the binding hands over: mostly the header's, sometimes off by a little."""
 
 
+class RecordingTree:
+    """Stands in for the published tree snapshot: every file read is recorded, one answer."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self._seen = seen
+        self.vmlist = VmListSnapshot(version=1, vms=())
+
+    @property
+    def value(self) -> RecordingTree:
+        return self
+
+    def read_all(self, path: str) -> bytes:
+        self._seen.append(path)
+        return b"root@pam!x 1\n"
+
+
+def recording_tree(seen: list[str]) -> Published[TreeSnapshot]:
+    return cast(Published[TreeSnapshot], RecordingTree(seen))
+
+
 def test_handler_answers_everything_and_refuses_what_it_must() -> None:
-    fs_seen: list[object] = []
+    fs_seen: list[str] = []
     status_seen: list[object] = []
-    fs = FakeStatus.start(fs_seen, ANSWERS)
     status = FakeStatus.start(status_seen, ANSWERS)
-    ops = IpcOps(fs, status, timeout=10.0)
+    ops = IpcOps(recording_tree(fs_seen), status, timeout=10.0)
 
     @fuzz(EXAMPLES)
     @given(requests(), st.booleans(), st.sampled_from((1 << 20, 64, 300)), SIZE_LIES)
@@ -165,7 +184,7 @@ def test_handler_answers_everything_and_refuses_what_it_must() -> None:
         del fs_seen[:], status_seen[:]
         response = codec.decode_response(ops.respond(request, claimed, client))
         assert response.op_id == codec.request_header(request)[0]
-        asked = fs_seen + status_seen
+        asked = [*fs_seen, *status_seen]
         if response.error:
             assert -response.error in errno.errorcode
             assert response.data == b""
@@ -177,20 +196,19 @@ def test_handler_answers_everything_and_refuses_what_it_must() -> None:
         if read_only:
             assert not [a for a in asked if isinstance(a, ROOT_ONLY)]
             # VERIFY_TOKEN reads priv/token.cfg for every client (it answers yes or no, never the file)
-            reads = [a.path for a in fs_seen if isinstance(a, m.ReadFile) and private(a.path)]
+            reads = [path for path in fs_seen if private(path)]
             assert reads == ([TOKEN_FILE] if isinstance(parsed, codec.VerifyToken) else [])
 
     try:
         run()
     finally:
-        fs.stop()
         status.stop()
 
 
 def test_read_only_clients_are_refused_root_only_ops_before_parsing() -> None:
     seen: list[Any] = []
     fake = FakeStatus.start(seen, ANSWERS)
-    ops = IpcOps(fake, fake, timeout=10.0)
+    ops = IpcOps(recording_tree(seen), fake, timeout=10.0)
     www = Client(read_only=True, pid=7, buffer_size=1 << 20)
 
     @fuzz(EXAMPLES // 3)
@@ -211,7 +229,7 @@ def test_handler_stops_nothing() -> None:
     """After all that garbage the handler still answers a good request (no actor died)."""
     seen: list[Any] = []
     fake: pykka.ActorRef[Any] = FakeStatus.start(seen, ANSWERS)
-    ops = IpcOps(fake, fake, timeout=10.0)
+    ops = IpcOps(recording_tree([]), fake, timeout=10.0)
     root = Client(read_only=False, pid=7, buffer_size=1 << 20)
     for buf in corpus.ipc_requests():
         ops.respond(buf, len(buf), root)

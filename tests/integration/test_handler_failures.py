@@ -45,16 +45,18 @@ def serves(pve: Daemon, name: str = "after.cfg") -> None:
     assert "after.cfg" in {p.name for p in pve.mount.iterdir()}
 
 
-def test_fs_actor_read_and_write_failures(make_daemon: Callable[..., Daemon]) -> None:
-    pve = make_daemon(inject="FsActor:ReadFile,FsActor:WriteFile").start()
+def test_fs_actor_change_failures(make_daemon: Callable[..., Daemon]) -> None:
+    pve = make_daemon(inject="FsActor:MakeDir,FsActor:WriteFile").start()
     f = pve.path("a.cfg")
     assert os_errno(lambda: f.write_bytes(b"lost\n")) == errno.EIO  # create works, the write fails
     failure_logged(pve, "FsActor", "WriteFile")
     assert f.stat().st_size == 0  # refused: nothing written
     f.write_bytes(b"kept\n")
-    code, took = timed_errno(f.read_bytes)
+    code, took = timed_errno(lambda: pve.path("d").mkdir())
     assert (code, took < PROMPT_S) == (errno.EIO, True)
-    failure_logged(pve, "FsActor", "ReadFile")
+    failure_logged(pve, "FsActor", "MakeDir")
+    assert not pve.path("d").exists()
+    pve.path("d").mkdir()
     assert f.read_bytes() == b"kept\n"
     serves(pve)
 

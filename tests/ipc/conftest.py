@@ -24,6 +24,7 @@ from actors.messages import (
     ask,
 )
 from ipc.server import IpcServer
+from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 
 TIMEOUT = 10.0
 
@@ -66,8 +67,10 @@ def status() -> Status:
 class Tree:
     """The fs actor and a way to fill its tree."""
 
-    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], published: Published[TreeSnapshot]) -> None:
         self.ref = ref
+        self.published = published
+        """The fs actor's snapshots, which the IPC reads take."""
 
     def mkdir(self, *paths: str) -> None:
         for path in paths:
@@ -83,12 +86,13 @@ class Tree:
 def tree(tmp_path: Path) -> Tree:
     """A started fs actor (local mode, no status actor) on a fresh tmp database."""
     db = DbActor.start(str(tmp_path / "config.db"))
-    fs = FsActor.start(db, None, quorate=True)
+    published = Published(empty_snapshot(writable=True))
+    fs = FsActor.start(db, None, quorate=True, tree=published)
     rows = ask(db, OpenStore(), timeout=TIMEOUT)
     ask(fs, LoadTree(rows=rows), timeout=TIMEOUT)
     ask(db, PrepareStore(), timeout=TIMEOUT)
     ask(fs, ActivateTree(), timeout=TIMEOUT)
-    return Tree(fs)
+    return Tree(fs, published)
 
 
 GUESTS = {
@@ -124,7 +128,7 @@ def service_name() -> str:
 def server(tree: Tree, status: Status, service_name: str) -> Iterator[IpcServer]:
     """An IPC server in this process on the tree and the scripted status actor."""
     fill(tree)
-    srv = IpcServer(tree.ref, status.ref, www_gid=33, name=service_name, timeout=TIMEOUT)
+    srv = IpcServer(tree.published, status.ref, www_gid=33, name=service_name, timeout=TIMEOUT)
     srv.start()
     yield srv
     srv.stop()

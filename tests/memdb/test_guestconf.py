@@ -6,7 +6,7 @@ import pytest
 
 from errors import GuestConfigUnreadable, InvalidArgument, NotFound
 from memdb.guestconf import config_path, find_properties, guest_properties, property_value, render
-from memdb.records import VmInfo
+from memdb.records import VmInfo, VmListSnapshot
 from memdb.vmlist import VmList
 
 VM100 = b"name: vm100\nmemory: 2048\ncores: 2\nostype: l26\n\n[snap1]\nname: old\n"
@@ -67,11 +67,11 @@ def test_render_escapes_values_only() -> None:
     assert render([], [b"name"]) == b"{\n\n}\n"
 
 
-def vmlist(*guests: tuple[int, str, str]) -> VmList:
+def vmlist(*guests: tuple[int, str, str]) -> VmListSnapshot:
     vms = VmList()
     for vmid, node, vmtype in guests:
         vms.register(vmid, node, vmtype)
-    return vms
+    return vms.snapshot()
 
 
 CAPTURED = vmlist((100, "node1", "qemu"), (200, "node2", "qemu"), (101, "node2", "lxc"))
@@ -83,7 +83,7 @@ CONFIGS = {
 
 
 def test_config_paths() -> None:
-    assert [config_path(vm) for vm in CAPTURED.snapshot().vms] == list(CONFIGS)
+    assert [config_path(vm) for vm in CAPTURED.vms] == list(CONFIGS)
     assert config_path(VmInfo(vmid=7, node="n", vmtype="openvz", version=1)) == "nodes/n/openvz/7.conf"
 
 
