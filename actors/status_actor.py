@@ -20,6 +20,8 @@ from dataclasses import replace
 from typing import Any
 
 import pykka
+from pyrsistent import pmap
+from pyrsistent.typing import PMap
 
 from actors.messages import (
     AttachKvstore,
@@ -56,6 +58,7 @@ from actors.messages import (
 from actors.serving import ServingActor
 from errors import BadStatusValue, NotFound, StatusFileRefused, WireFormatError
 from memdb.records import VmListSnapshot
+from memdb.snapshot import Published
 from status.clusterlog import DEFAULT_DUMP_MAX, MAX_PRIORITY, ClusterLog, new_entry, to_ascii
 from status.health import Health, Refusal
 from status.kvtables import NODEIP_KEY, IpSet, RrdUpdate, SetOutcome, StatusTables, check_local_size
@@ -67,6 +70,27 @@ log = logging.getLogger(__name__)
 
 STATUS_FILES = (".version", ".members", ".vmlist", ".rrd", ".clusterlog", ".debug")
 """The original's function files at the root of the mount, listed by readdir."""
+PUBLISHED_FILES = (".members", ".debug")
+"""Rendered after every change of the status state and published for readers (no ask).
+
+Only files that no event of the fs actor changes: .version, .vmlist and .health follow the fs
+actor's TreeChanged, VmListChanged and ChangeRefused, which it tells before it answers the
+writer; a reader asking the status actor queues behind them and so sees its own write (a tool
+that creates a guest config and then reads the vmlist). A published text could lag behind.
+.rrd (its entries age with the clock) and .clusterlog are rendered when asked."""
+StatusTexts = PMap[str, bytes]
+"""Published status files: name -> content."""
+READ_REQUESTS = (
+    RenderStatusFile,
+    ReadStatusFile,
+    GetStatusText,
+    GetStatus,
+    GetClusterLog,
+    GetRrdDump,
+    GetHealthReport,
+    GetClogState,
+)
+"""Requests that change no status state: no publication after them."""
 HIDDEN_STATUS_FILES = (".health",)
 """Ours: reachable by name, not listed, so that the root listing stays the original's. A tree
 written by the C pmxcfs may hold a root entry of that name: the FUSE layer then serves the entry
@@ -100,8 +124,11 @@ class StatusActor(ServingActor):
         node_ip: str | None = None,
         rrd: RrdSink | None = None,
         wallclock: Callable[[], float] = time.time,
+        texts: Published[StatusTexts] | None = None,
     ) -> None:
         super().__init__()
+        self.texts: Published[StatusTexts] = texts if texts is not None else Published(pmap())
+        """The rendered PUBLISHED_FILES for readers on other threads, after every change."""
         self._nodename = nodename
         self._debug = debug
         self._set_debug = set_debug
@@ -136,9 +163,24 @@ class StatusActor(ServingActor):
                 pid=os.getpid(),
             )
         )
+        self._publish()
 
     def receive(self, message: object) -> object:
-        """Dispatch one message."""
+        """Handle one message; after any but a read, publish the status files anew."""
+        answer = self._dispatch(message)
+        if not isinstance(message, READ_REQUESTS):
+            self._publish()
+        return answer
+
+    def _publish(self) -> None:
+        """Render PUBLISHED_FILES and publish them if any changed."""
+        texts = pmap(
+            {name: self._generate(name).encode("utf-8", "surrogateescape") for name in PUBLISHED_FILES}
+        )
+        if texts != self.texts.value:
+            self.texts.publish(texts)
+
+    def _dispatch(self, message: object) -> object:
         match message:
             case TreeChanged(paths=paths):
                 for path in paths:

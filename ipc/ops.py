@@ -15,6 +15,7 @@ from typing import Any
 import pykka
 
 from actors import messages as m
+from actors.status_actor import StatusTexts
 from errors import InvalidArgument, NotFound, NotPermitted, PmxcfsError
 from fusefs.errno_map import errno_for
 from ipc import codec
@@ -60,10 +61,17 @@ class IpcOps:
     """Answers requests by asking the fs and status actors."""
 
     def __init__(
-        self, tree: Published[TreeSnapshot], status: pykka.ActorRef[Any], *, timeout: float = ASK_TIMEOUT_S
+        self,
+        tree: Published[TreeSnapshot],
+        status: pykka.ActorRef[Any],
+        texts: Published[StatusTexts],
+        *,
+        timeout: float = ASK_TIMEOUT_S,
     ) -> None:
         self._tree = tree
         """The fs actor's latest tree snapshot: config reads take it, never ask."""
+        self._texts = texts
+        """The status actor's published status files (.version, .members, .vmlist): no ask."""
         self._status = status
         self._timeout = timeout
 
@@ -103,7 +111,8 @@ class IpcOps:
         status = self._status
         match request:
             case codec.StatusText(name=name):
-                return bytes(self._ask(status, m.GetStatusText(name=name)))
+                text = self._texts.value.get(name)
+                return text if text is not None else bytes(self._ask(status, m.GetStatusText(name=name)))
             case codec.SetStatus(key=key, value=value):
                 self._ask(status, m.SetStatus(key=key, value=value))
                 return b""

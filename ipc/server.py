@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from actors.status_actor import StatusTexts
 from bindings.libqb import IpcService, QbLoop
 from errors import AccessDenied, ResponseTooLarge
 from ipc import codec
@@ -41,12 +42,13 @@ class IpcServer:
         self,
         tree: Published[TreeSnapshot],
         status: pykka.ActorRef[Any],
+        texts: Published[StatusTexts],
         *,
         www_gid: int,
         name: str = SERVICE_NAME,
         timeout: float = ASK_TIMEOUT_S,
     ) -> None:
-        self._ops = IpcOps(tree, status, timeout=timeout)
+        self._ops = IpcOps(tree, status, texts, timeout=timeout)
         self._www_gid = www_gid
         self.name = name
         self._clients: dict[int, Client] = {}

@@ -10,7 +10,9 @@ import pytest
 from actors.messages import (
     ChangeRefused,
     GetHealthReport,
+    MembershipChanged,
     ModeChosen,
+    QuorumChanged,
     ReadStatusFile,
     RenderStatusFile,
     TreeChanged,
@@ -215,3 +217,20 @@ def test_health_file_hides_a_private_refusal_the_root_report_shows_it() -> None:
     assert shown["last_refusal"]["path"] == "priv/… -> nodes/node1/priv/…"
     assert report["last_refusal"]["path"] == "priv/a.tmp -> nodes/node1/priv/b"
     assert report["refused_changes"] == shown["refused_changes"] == 1
+
+
+def test_members_and_debug_are_published_after_each_change_and_the_rest_asked() -> None:
+    actor = make()
+    published = actor.texts
+    assert set(published.value) == {".members", ".debug"}
+    assert published.value[".debug"] == b"0\n"
+    before = published.value
+    actor.on_receive(QuorumChanged(quorate=True))
+    actor.on_receive(MembershipChanged(online=frozenset({1})))
+    assert published.value[".members"] == text(actor, ".members").encode()
+    assert published.value is not before
+    actor.on_receive(WriteStatusFile(name=".debug", data=b"1\n", offset=0))
+    assert published.value[".debug"] == b"1\n"
+    unchanged = published.value
+    actor.on_receive(RenderStatusFile(name=".members"))  # a read publishes nothing
+    assert published.value is unchanged

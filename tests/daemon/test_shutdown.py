@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pykka
 import pytest
+from pyrsistent import pmap
 
 import main
 from daemon.options import Options
 from daemon.process import LOCKFILE_NAME, stop_each
+from memdb.snapshot import Published, empty_snapshot
 
 TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 0.5
@@ -113,6 +115,8 @@ def test_a_stuck_actor_does_not_stop_the_shutdown(
         db=Recorder.start("db", stopped),
         status=Recorder.start("status", stopped),
         fs=Stuck.start(stopped, release),
+        tree=Published(empty_snapshot()),
+        texts=Published(pmap()),
         corosync=(Recorder.start("cluster", stopped), Recorder.start("quorum", stopped)),
         poller=Part("poller", stopped),
         ticker=Part("ticker", stopped),

@@ -27,7 +27,7 @@ from memdb.records import VmListSnapshot
 from memdb.snapshot import Published, TreeSnapshot
 from tests.fuzz import corpus
 from tests.fuzz.strategies import fuzz, garbage
-from tests.ipc.conftest import FakeStatus
+from tests.ipc.conftest import FakeStatus, no_texts
 
 EXAMPLES = 300
 OP_IDS = st.one_of(st.sampled_from(list(Op)), st.integers(-(1 << 31), (1 << 31) - 1))
@@ -173,7 +173,7 @@ def test_handler_answers_everything_and_refuses_what_it_must() -> None:
     fs_seen: list[str] = []
     status_seen: list[object] = []
     status = FakeStatus.start(status_seen, ANSWERS)
-    ops = IpcOps(recording_tree(fs_seen), status, timeout=10.0)
+    ops = IpcOps(recording_tree(fs_seen), status, no_texts(), timeout=10.0)
 
     @fuzz(EXAMPLES)
     @given(requests(), st.booleans(), st.sampled_from((1 << 20, 64, 300)), SIZE_LIES)
@@ -208,7 +208,7 @@ def test_handler_answers_everything_and_refuses_what_it_must() -> None:
 def test_read_only_clients_are_refused_root_only_ops_before_parsing() -> None:
     seen: list[Any] = []
     fake = FakeStatus.start(seen, ANSWERS)
-    ops = IpcOps(recording_tree(seen), fake, timeout=10.0)
+    ops = IpcOps(recording_tree(seen), fake, no_texts(), timeout=10.0)
     www = Client(read_only=True, pid=7, buffer_size=1 << 20)
 
     @fuzz(EXAMPLES // 3)
@@ -229,7 +229,7 @@ def test_handler_stops_nothing() -> None:
     """After all that garbage the handler still answers a good request (no actor died)."""
     seen: list[Any] = []
     fake: pykka.ActorRef[Any] = FakeStatus.start(seen, ANSWERS)
-    ops = IpcOps(recording_tree([]), fake, timeout=10.0)
+    ops = IpcOps(recording_tree([]), fake, no_texts(), timeout=10.0)
     root = Client(read_only=False, pid=7, buffer_size=1 << 20)
     for buf in corpus.ipc_requests():
         ops.respond(buf, len(buf), root)

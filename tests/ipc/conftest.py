@@ -10,6 +10,7 @@ from typing import Any
 
 import pykka
 import pytest
+from pyrsistent import pmap
 
 from actors.db_actor import DbActor
 from actors.fs_actor import FsActor
@@ -23,10 +24,16 @@ from actors.messages import (
     WriteFile,
     ask,
 )
+from actors.status_actor import StatusTexts
 from ipc.server import IpcServer
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 
 TIMEOUT = 10.0
+
+
+def no_texts() -> Published[StatusTexts]:
+    """No published status files: every status text is asked of the (scripted) status actor."""
+    return Published(pmap())
 
 
 class FakeStatus(pykka.ThreadingActor):
@@ -128,7 +135,7 @@ def service_name() -> str:
 def server(tree: Tree, status: Status, service_name: str) -> Iterator[IpcServer]:
     """An IPC server in this process on the tree and the scripted status actor."""
     fill(tree)
-    srv = IpcServer(tree.published, status.ref, www_gid=33, name=service_name, timeout=TIMEOUT)
+    srv = IpcServer(tree.published, status.ref, no_texts(), www_gid=33, name=service_name, timeout=TIMEOUT)
     srv.start()
     yield srv
     srv.stop()

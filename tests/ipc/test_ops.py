@@ -14,7 +14,7 @@ from errors import BadStatusValue, FileTooLarge, NotFound
 from ipc import codec
 from ipc.codec import Op
 from ipc.ops import Client, IpcOps
-from tests.ipc.conftest import GUESTS, TIMEOUT, TOKENS, Status, Tree, fill
+from tests.ipc.conftest import GUESTS, TIMEOUT, TOKENS, Status, Tree, fill, no_texts
 
 ROOT = Client(read_only=False, pid=4242, buffer_size=1 << 20)
 WWW = Client(read_only=True, pid=4343, buffer_size=1 << 20)
@@ -23,7 +23,7 @@ WWW = Client(read_only=True, pid=4343, buffer_size=1 << 20)
 @pytest.fixture
 def ops(tree: Tree, status: Status) -> IpcOps:
     fill(tree)
-    return IpcOps(tree.published, status.ref, timeout=TIMEOUT)
+    return IpcOps(tree.published, status.ref, no_texts(), timeout=TIMEOUT)
 
 
 def call(
@@ -232,7 +232,7 @@ def test_an_actor_that_does_not_answer_in_time_is_eio(tree: Tree) -> None:
     release = threading.Event()
     stalled = Stalled.start(release)
     try:
-        slow = IpcOps(tree.published, stalled, timeout=0.2)
+        slow = IpcOps(tree.published, stalled, no_texts(), timeout=0.2)
         fails(call(slow, Op.GET_RRD_DUMP), errno.EIO)
     finally:
         release.set()

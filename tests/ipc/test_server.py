@@ -22,7 +22,7 @@ from ipc.codec import Op
 from ipc.server import IpcServer
 from memdb.tree import MAX_FILE_SIZE
 from tests.integration.helpers import NOBODY, WWW_DATA, wait_for
-from tests.ipc.conftest import GUESTS, TIMEOUT, Status, Tree
+from tests.ipc.conftest import GUESTS, TIMEOUT, Status, Tree, no_texts
 from tests.require import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -286,7 +286,7 @@ def test_access_rule(server: IpcServer, status: Status) -> None:
 
 
 def test_the_name_can_only_be_served_once(server: IpcServer, tree: Tree, status: Status) -> None:
-    second = IpcServer(tree.published, status.ref, www_gid=WWW_DATA, name=server.name)
+    second = IpcServer(tree.published, status.ref, no_texts(), www_gid=WWW_DATA, name=server.name)
     with pytest.raises(OSError, match="qb_ipcs_run") as caught:
         second.start()
     assert caught.value.errno == errno.EADDRINUSE
@@ -303,7 +303,7 @@ def test_stop_disconnects_clients_and_frees_the_name(server: IpcServer, tree: Tr
             conn.get_fs_version()
     finally:
         conn.close()
-    again = IpcServer(tree.published, status.ref, www_gid=WWW_DATA, name=server.name)
+    again = IpcServer(tree.published, status.ref, no_texts(), www_gid=WWW_DATA, name=server.name)
     again.start()
     try:
         with PveIpcClient(server.name) as fresh:
