@@ -13,7 +13,6 @@ from typing import Any
 import pykka
 import pykka.debug
 from fuse import FUSE
-from pyrsistent import pmap
 
 from actors.cluster_actor import ClusterActor
 from actors.db_actor import DbActor
@@ -35,7 +34,7 @@ from actors.messages import (
     ask,
 )
 from actors.quorum_actor import QuorumActor
-from actors.status_actor import StatusActor, StatusTexts
+from actors.status_actor import StatusActor
 from daemon import sdnotify
 from daemon.corosync_conf import HostCorosyncConf
 from daemon.identity import resolve_node_ip, resolve_nodename
@@ -61,6 +60,7 @@ from fusefs.codec import FS_ENCODING
 from fusefs.operations import PveOperations
 from ipc.server import IpcServer
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
+from status.published import EMPTY_STATUS, StatusFiles, StatusSnapshot
 from status.rrd import RrdWriter
 
 log = logging.getLogger("main")
@@ -84,8 +84,13 @@ class Actors:
     fs: pykka.ActorRef[Any]
     tree: Published[TreeSnapshot]
     """The fs actor's latest snapshot of the tree, read by the FUSE and IPC threads."""
-    texts: Published[StatusTexts]
-    """The status actor's published status files, read by the FUSE and IPC threads."""
+    published: Published[StatusSnapshot]
+    """The status actor's latest snapshot, read by the FUSE and IPC threads."""
+
+    def status_files(self) -> StatusFiles:
+        """The status files the FUSE and IPC threads read from the two snapshots."""
+        return StatusFiles(self.tree, self.published)
+
     corosync: tuple[pykka.ActorRef[Any], ...] = ()
     """The cluster and quorum actors, in start order."""
     poller: FdPoller | None = None
@@ -122,12 +127,14 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     nodename = nodename or opts.nodename or default_nodename()
     db = DbActor.start(opts.db)
     rrd = RrdWriter(opts.rrd_dir, opts.rrdcached or None)
-    texts: Published[StatusTexts] = Published(pmap())
-    status = StatusActor.start(nodename, debug=opts.debug, set_debug=set_debug, rrd=rrd.update, texts=texts)
+    published = Published(EMPTY_STATUS)
+    status = StatusActor.start(
+        nodename, debug=opts.debug, set_debug=set_debug, rrd=rrd.update, published=published
+    )
     host_conf = HostCorosyncConf(opts.corosync_conf)
     tree = Published(empty_snapshot(writable=True))
     fs = FsActor.start(db, status, quorate=True, host_conf=host_conf, tree=tree)
-    return Actors(db=db, status=status, fs=fs, tree=tree, texts=texts, host_conf=host_conf)
+    return Actors(db=db, status=status, fs=fs, tree=tree, published=published, host_conf=host_conf)
 
 
 def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Actors:
@@ -158,7 +165,7 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
 
 def start_ipc(actors: Actors, opts: Options, gid: int) -> Actors:
     """The IPC server for the Perl tools; if its name is taken, the mount still serves (as C)."""
-    server = IpcServer(actors.tree, actors.status, actors.texts, www_gid=gid, name=opts.ipc_name)
+    server = IpcServer(actors.tree, actors.status, actors.status_files(), www_gid=gid, name=opts.ipc_name)
     try:
         server.start()
     except OSError as exc:
@@ -228,7 +235,13 @@ def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemon
             sdnotify.notify("READY=1")
 
     operations = PveOperations(
-        actors.fs, actors.status, actors.tree, actors.texts, nodename=nodename, www_gid=gid, on_ready=ready
+        actors.fs,
+        actors.status,
+        actors.tree,
+        actors.status_files(),
+        nodename=nodename,
+        www_gid=gid,
+        on_ready=ready,
     )
     FUSE(
         operations,

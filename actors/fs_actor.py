@@ -69,7 +69,7 @@ from memdb.loader import load_memdb
 from memdb.records import Row, StoreChange
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 from memdb.tree import Applied, MemDb, check_extent
-from status.tracked import TRACKED_PATHS
+from status.tracked import TRACKED_FILES, TRACKED_PATHS
 from wire.dcdb import (
     WRITE_FLAG_TRUNCATE,
     DcdbMessageType,
@@ -86,6 +86,11 @@ DB_TIMEOUT_S = 30.0
 
 LOCAL_WRITER = 0
 """Writer id of every change in local mode."""
+
+
+def tracked_paths(applied: Applied) -> tuple[str, ...]:
+    """The tracked files (.version counters) a change touched."""
+    return tuple(p for p in applied.paths if p in TRACKED_PATHS)
 
 
 def dcdb_message_for(request: object) -> tuple[DcdbMessageType, FuseMessage] | None:
@@ -351,7 +356,7 @@ class FsActor(ServingActor):
             log.critical("sync commit failed, refusing all changes until restart: %s", exc)
             raise ErrorLatched(reason=str(exc)) from exc
         self._memdb = commit.memdb
-        self._publish_all()
+        self._publish_all(reloaded=True)
         log.info("synced: the tree is now at version %d", commit.memdb.root.version)
         self._sync_host_conf(notify=False)
         if self._status is not None:
@@ -363,18 +368,26 @@ class FsActor(ServingActor):
         snapshot = self.tree.value
         if applied.change is not None:
             snapshot = snapshot.with_change(self._memdb, applied.change)
+        tracked = tracked_paths(applied)
+        if tracked:
+            snapshot = snapshot.with_counted(tracked)
         if applied.vmlist_changed:
             snapshot = snapshot.with_vmlist(self._memdb.vmlist.snapshot())
         self.tree.publish(snapshot)
 
-    def _publish_all(self) -> None:
-        """A snapshot of the whole tree (after a load or a sync): O(n)."""
-        self.tree.publish(TreeSnapshot.of(self._memdb, writable=self._quorate))
+    def _publish_all(self, *, reloaded: bool = False) -> None:
+        """A snapshot of the whole tree (after a load or a sync): O(n).
+
+        With ``reloaded`` every tracked file's counter goes up, as TreeReloaded does it.
+        """
+        counters = self.tree.value.counters
+        snapshot = TreeSnapshot.of(self._memdb, writable=self._quorate, counters=counters)
+        self.tree.publish(snapshot.with_counted(TRACKED_FILES) if reloaded else snapshot)
 
     def _announce(self, applied: Applied) -> None:
         if self._status is None:
             return
-        tracked = tuple(p for p in applied.paths if p in TRACKED_PATHS)
+        tracked = tracked_paths(applied)
         if tracked:
             self._status.tell(TreeChanged(paths=tracked))
         if applied.vmlist_changed:
@@ -384,7 +397,7 @@ class FsActor(ServingActor):
         if self._memdb.root.version == 0:
             change = self._memdb.start_fresh(int(self._wallclock()))
             ask(self._db, Persist(change=change), timeout=DB_TIMEOUT_S)
-            self._publish_all()
+        self._publish_all(reloaded=True)
         if self._status is not None:
             self._status.tell(TreeReloaded())
             self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))

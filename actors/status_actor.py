@@ -21,7 +21,6 @@ from typing import Any
 
 import pykka
 from pyrsistent import pmap
-from pyrsistent.typing import PMap
 
 from actors.messages import (
     AttachKvstore,
@@ -62,6 +61,7 @@ from memdb.snapshot import Published
 from status.clusterlog import DEFAULT_DUMP_MAX, MAX_PRIORITY, ClusterLog, new_entry, to_ascii
 from status.health import Health, Refusal
 from status.kvtables import NODEIP_KEY, IpSet, RrdUpdate, SetOutcome, StatusTables, check_local_size
+from status.published import EMPTY_STATUS, StatusSnapshot, kv_versions
 from status.render import render_members, render_version, render_vmlist
 from status.tracked import TRACKED_FILES
 from wire.kvstore import ClogEntry, decode_clog
@@ -73,13 +73,11 @@ STATUS_FILES = (".version", ".members", ".vmlist", ".rrd", ".clusterlog", ".debu
 PUBLISHED_FILES = (".members", ".debug")
 """Rendered after every change of the status state and published for readers (no ask).
 
-Only files that no event of the fs actor changes: .version, .vmlist and .health follow the fs
-actor's TreeChanged, VmListChanged and ChangeRefused, which it tells before it answers the
-writer; a reader asking the status actor queues behind them and so sees its own write (a tool
-that creates a guest config and then reads the vmlist). A published text could lag behind.
+Only files that no event of the fs actor changes. .version and .vmlist are rendered by the
+readers from this actor's and the fs actor's snapshots (status/published.py): the fs actor
+publishes its part before it answers a writer, so the writer sees its change there at once.
+.health follows the fs actor's ChangeRefused and is asked (an ask queues behind the event);
 .rrd (its entries age with the clock) and .clusterlog are rendered when asked."""
-StatusTexts = PMap[str, bytes]
-"""Published status files: name -> content."""
 READ_REQUESTS = (
     RenderStatusFile,
     ReadStatusFile,
@@ -124,11 +122,12 @@ class StatusActor(ServingActor):
         node_ip: str | None = None,
         rrd: RrdSink | None = None,
         wallclock: Callable[[], float] = time.time,
-        texts: Published[StatusTexts] | None = None,
+        published: Published[StatusSnapshot] | None = None,
     ) -> None:
         super().__init__()
-        self.texts: Published[StatusTexts] = texts if texts is not None else Published(pmap())
-        """The rendered PUBLISHED_FILES for readers on other threads, after every change."""
+        self.published = published if published is not None else Published(EMPTY_STATUS)
+        """The rendered PUBLISHED_FILES and .version's parts owned here, for readers on other
+        threads (status/published.py), after every change."""
         self._nodename = nodename
         self._debug = debug
         self._set_debug = set_debug
@@ -173,12 +172,16 @@ class StatusActor(ServingActor):
         return answer
 
     def _publish(self) -> None:
-        """Render PUBLISHED_FILES and publish them if any changed."""
-        texts = pmap(
-            {name: self._generate(name).encode("utf-8", "surrogateescape") for name in PUBLISHED_FILES}
+        """Render PUBLISHED_FILES, take .version's parts, publish them if anything changed."""
+        rendered = {name: self._generate(name).encode("utf-8", "surrogateescape") for name in PUBLISHED_FILES}
+        snapshot = StatusSnapshot(
+            texts=pmap(rendered),
+            starttime=self._starttime,
+            clinfo=self._clinfo,
+            kvstore=kv_versions(self._tables.versions()),
         )
-        if texts != self.texts.value:
-            self.texts.publish(texts)
+        if snapshot != self.published.value:
+            self.published.publish(snapshot)
 
     def _dispatch(self, message: object) -> object:
         match message:

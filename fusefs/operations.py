@@ -37,13 +37,14 @@ from actors.messages import (
     WriteStatusFile,
     ask,
 )
-from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES, StatusTexts
+from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES
 from errors import PmxcfsError
 from fusefs.errno_map import errno_for
 from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
 from memdb.records import EntryAttr
 from memdb.snapshot import Published, TreeSnapshot
 from memdb.tree import BLOCKSIZE
+from status.published import StatusFiles
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         fs: pykka.ActorRef[Any],
         status: pykka.ActorRef[Any],
         tree: Published[TreeSnapshot],
-        texts: Published[StatusTexts],
+        status_files: StatusFiles,
         *,
         nodename: str,
         www_gid: int,
@@ -122,8 +123,8 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._status = status
         self._tree = tree
         """The fs actor's latest snapshot: tree reads take it (one reference read), never ask."""
-        self._texts = texts
-        """The status actor's published status files; the others (.rrd, .clusterlog) are asked."""
+        self._status_files = status_files
+        """Status files from the published snapshots; the others (.rrd, .clusterlog, .health) are asked."""
         self._gid = www_gid
         self._links = link_targets(nodename)
         self._on_ready = on_ready
@@ -213,7 +214,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         if kind is Route.ROOT:
             return self._stat(ROOT_MODE, 0, 0, 2)
         if kind is Route.STATUS:
-            text = self._texts.value.get(rel)
+            text = self._status_files.text(rel)
             size = len(text) if text is not None else self._ask(self._status, RenderStatusFile(name=rel))
             mode = DEBUG_FILE_MODE if rel == ".debug" else STATUS_FILE_MODE
             return self._stat(mode, size, 0, 1, blocks=0)
@@ -316,7 +317,7 @@ class PveOperations(Operations):  # type: ignore[misc]
                 raise FuseOSError(errno.ENOENT)
             return data
         if kind is Route.STATUS:
-            text = self._texts.value.get(rel)
+            text = self._status_files.text(rel)
             if text is not None:
                 return text[offset : offset + size]
             snapshot: bytes = self._ask(self._status, ReadStatusFile(name=rel, size=size, offset=offset))

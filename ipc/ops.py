@@ -15,13 +15,13 @@ from typing import Any
 import pykka
 
 from actors import messages as m
-from actors.status_actor import StatusTexts
 from errors import InvalidArgument, NotFound, NotPermitted, PmxcfsError
 from fusefs.errno_map import errno_for
 from ipc import codec
 from memdb.guestconf import guest_properties
 from memdb.paths import components, is_private
 from memdb.snapshot import Published, TreeSnapshot
+from status.published import StatusFiles
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,14 @@ class IpcOps:
         self,
         tree: Published[TreeSnapshot],
         status: pykka.ActorRef[Any],
-        texts: Published[StatusTexts],
+        status_files: StatusFiles,
         *,
         timeout: float = ASK_TIMEOUT_S,
     ) -> None:
         self._tree = tree
         """The fs actor's latest tree snapshot: config reads take it, never ask."""
-        self._texts = texts
-        """The status actor's published status files (.version, .members, .vmlist): no ask."""
+        self._status_files = status_files
+        """Status files from the published snapshots (.version, .members, .vmlist): no ask."""
         self._status = status
         self._timeout = timeout
 
@@ -111,7 +111,7 @@ class IpcOps:
         status = self._status
         match request:
             case codec.StatusText(name=name):
-                text = self._texts.value.get(name)
+                text = self._status_files.text(name)
                 return text if text is not None else bytes(self._ask(status, m.GetStatusText(name=name)))
             case codec.SetStatus(key=key, value=value):
                 self._ask(status, m.SetStatus(key=key, value=value))

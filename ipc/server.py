@@ -18,12 +18,12 @@ from typing import Any
 
 import pykka
 
-from actors.status_actor import StatusTexts
 from bindings.libqb import IpcService, QbLoop
 from errors import AccessDenied, ResponseTooLarge
 from ipc import codec
 from ipc.ops import ASK_TIMEOUT_S, Client, IpcOps, error_code
 from memdb.snapshot import Published, TreeSnapshot
+from status.published import StatusFiles
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ class IpcServer:
         self,
         tree: Published[TreeSnapshot],
         status: pykka.ActorRef[Any],
-        texts: Published[StatusTexts],
+        status_files: StatusFiles,
         *,
         www_gid: int,
         name: str = SERVICE_NAME,
         timeout: float = ASK_TIMEOUT_S,
     ) -> None:
-        self._ops = IpcOps(tree, status, texts, timeout=timeout)
+        self._ops = IpcOps(tree, status, status_files, timeout=timeout)
         self._www_gid = www_gid
         self.name = name
         self._clients: dict[int, Client] = {}

@@ -13,6 +13,7 @@ reference read) and works on it without a lock: nothing it reaches can change un
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -28,6 +29,7 @@ T = TypeVar("T")
 
 ROOT_INODE = 0
 EMPTY_CHILDREN: PMap[str, int] = pmap()
+EMPTY_COUNTERS: PMap[str, int] = pmap()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ class TreeSnapshot:
     vmlist: VmListSnapshot
     used_bytes: int
     """The sum of every file's size (statfs)."""
+    counters: PMap[str, int] = EMPTY_COUNTERS
+    """Change counters of the tracked files (.version), counted as the fs actor reports them."""
 
     @property
     def root(self) -> Node:
@@ -129,7 +133,7 @@ class TreeSnapshot:
     # ----- made by the fs actor only ---------------------------------------------------
 
     @classmethod
-    def of(cls, memdb: MemDb, *, writable: bool) -> TreeSnapshot:
+    def of(cls, memdb: MemDb, *, writable: bool, counters: PMap[str, int] = EMPTY_COUNTERS) -> TreeSnapshot:
         """A snapshot of the whole tree (at load and after a sync): O(n)."""
         empty: PMap[int, Node] = pmap()
         evolver = empty.evolver()
@@ -139,11 +143,20 @@ class TreeSnapshot:
             evolver[entry.inode] = node_of(entry, children, tuple(entry.children))
             used += len(entry.data)
         vmlist = memdb.vmlist.snapshot()
-        return cls(nodes=evolver.persistent(), writable=writable, vmlist=vmlist, used_bytes=used)
+        return cls(
+            nodes=evolver.persistent(), writable=writable, vmlist=vmlist, used_bytes=used, counters=counters
+        )
 
     def with_writable(self, writable: bool) -> TreeSnapshot:
         """This snapshot with changes accepted or not."""
         return self if writable == self.writable else replace(self, writable=writable)
+
+    def with_counted(self, paths: Iterable[str]) -> TreeSnapshot:
+        """This snapshot with one more change counted for each of ``paths``."""
+        counters = self.counters
+        for path in paths:
+            counters = counters.set(path, counters.get(path, 0) + 1)
+        return replace(self, counters=counters)
 
     def with_vmlist(self, vmlist: VmListSnapshot) -> TreeSnapshot:
         """This snapshot with another vmlist."""

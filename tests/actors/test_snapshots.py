@@ -7,12 +7,13 @@ never both or neither, the content that goes with the version, versions that nev
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 
 import main
-from actors.messages import CreateFile, QuorumChanged, Rename, SetQuorate, WriteFile
+from actors.messages import CreateFile, GetStatusText, MakeDir, QuorumChanged, Rename, SetQuorate, WriteFile
 from tests.actors.conftest import q
 
 
@@ -77,3 +78,23 @@ def test_readers_racing_renames_and_writes_see_whole_versions(
             thread.join(10)
     assert problems == []
     assert looks[0] > 200  # the readers really raced the writer
+
+
+def test_version_and_vmlist_from_snapshots_equal_the_status_actors(
+    start_daemon: Callable[..., main.Actors],
+) -> None:
+    actors = start_daemon(local=True)
+    files = actors.status_files()
+    for path in ("nodes", "nodes/node1", "nodes/node1/qemu-server", "ha"):
+        q(actors.fs, MakeDir(path=path))
+    q(actors.fs, CreateFile(path="nodes/node1/qemu-server/100.conf"))
+    q(actors.fs, CreateFile(path="storage.cfg"))
+    q(actors.fs, WriteFile(path="storage.cfg", data=b"dir: local\n", offset=0))
+    q(actors.fs, Rename(src="storage.cfg", dst="ha/resources.cfg"))
+    # read-your-writes: the counters and the vmlist are the fs actor's, published before its answer
+    version = json.loads(files.text(".version") or b"")
+    assert (version["storage.cfg"], version["ha/resources.cfg"]) == (4, 2)  # 1 at the start
+    assert b'"100": {' in (files.text(".vmlist") or b"")
+    for name in (".version", ".vmlist", ".members"):
+        asked = q(actors.status, GetStatusText(name=name))  # queued behind every event told
+        assert files.text(name) == asked, name

@@ -221,16 +221,17 @@ def test_health_file_hides_a_private_refusal_the_root_report_shows_it() -> None:
 
 def test_members_and_debug_are_published_after_each_change_and_the_rest_asked() -> None:
     actor = make()
-    published = actor.texts
-    assert set(published.value) == {".members", ".debug"}
-    assert published.value[".debug"] == b"0\n"
+    published = actor.published
+    assert set(published.value.texts) == {".members", ".debug"}
+    assert published.value.texts[".debug"] == b"0\n"
+    assert published.value.starttime == START
     before = published.value
     actor.on_receive(QuorumChanged(quorate=True))
     actor.on_receive(MembershipChanged(online=frozenset({1})))
-    assert published.value[".members"] == text(actor, ".members").encode()
+    assert published.value.texts[".members"] == text(actor, ".members").encode()
     assert published.value is not before
     actor.on_receive(WriteStatusFile(name=".debug", data=b"1\n", offset=0))
-    assert published.value[".debug"] == b"1\n"
+    assert published.value.texts[".debug"] == b"1\n"
     unchanged = published.value
     actor.on_receive(RenderStatusFile(name=".members"))  # a read publishes nothing
     assert published.value is unchanged

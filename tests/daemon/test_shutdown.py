@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pykka
 import pytest
-from pyrsistent import pmap
 
 import main
 from daemon.options import Options
 from daemon.process import LOCKFILE_NAME, stop_each
 from memdb.snapshot import Published, empty_snapshot
+from status.published import EMPTY_STATUS
 
 TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 0.5
@@ -116,7 +116,7 @@ def test_a_stuck_actor_does_not_stop_the_shutdown(
         status=Recorder.start("status", stopped),
         fs=Stuck.start(stopped, release),
         tree=Published(empty_snapshot()),
-        texts=Published(pmap()),
+        published=Published(EMPTY_STATUS),
         corosync=(Recorder.start("cluster", stopped), Recorder.start("quorum", stopped)),
         poller=Part("poller", stopped),
         ticker=Part("ticker", stopped),

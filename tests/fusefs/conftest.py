@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 from fuse import FuseOSError
-from pyrsistent import pmap
 
 import main
 from actors.db_actor import DbActor
 from actors.fs_actor import FsActor
 from actors.messages import CommitPending, GetIndex, Lookup, QuorumChanged, Request, ask
-from actors.status_actor import StatusActor, StatusTexts
+from actors.status_actor import StatusActor
 from daemon.options import Options
 from fusefs.operations import PveOperations
 from memdb.loader import load_memdb, normalise_row
 from memdb.snapshot import Published, empty_snapshot
+from status.published import EMPTY_STATUS
 from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
 from tests.vectors import VECTORS
 
@@ -122,13 +122,15 @@ def start_pve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
             shutil.copyfile(VECTORS / "config.db", db_path)
         db = DbActor.start(str(db_path))
         # no set_debug: a .debug write must not change the test process's logging
-        texts: Published[StatusTexts] = Published(pmap())
-        status = StatusActor.start(NODENAME, texts=texts)
+        published = Published(EMPTY_STATUS)
+        status = StatusActor.start(NODENAME, published=published)
         tree = Published(empty_snapshot())
         fs = FsActor.start(db, status, quorate=False, tree=tree)
-        actors = main.Actors(db=db, status=status, fs=fs, tree=tree, texts=texts)
+        actors = main.Actors(db=db, status=status, fs=fs, tree=tree, published=published)
         main.load_tree(actors, _options(db_path, local=local))
-        ops = PveOperations(fs, status, tree, texts, nodename=NODENAME, www_gid=WWW_GID, timeout=TIMEOUT)
+        ops = PveOperations(
+            fs, status, tree, actors.status_files(), nodename=NODENAME, www_gid=WWW_GID, timeout=TIMEOUT
+        )
         pve = Pve(actors, ops, db_path)
         started.append(pve)
         return pve

@@ -10,7 +10,6 @@ from typing import Any
 
 import pykka
 import pytest
-from pyrsistent import pmap
 
 from actors.db_actor import DbActor
 from actors.fs_actor import FsActor
@@ -24,16 +23,26 @@ from actors.messages import (
     WriteFile,
     ask,
 )
-from actors.status_actor import StatusTexts
 from ipc.server import IpcServer
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
+from status.published import EMPTY_STATUS, StatusFiles
 
 TIMEOUT = 10.0
 
 
-def no_texts() -> Published[StatusTexts]:
-    """No published status files: every status text is asked of the (scripted) status actor."""
-    return Published(pmap())
+class AskedStatusFiles(StatusFiles):
+    """No status file from snapshots: every status text is asked of the (scripted) status actor."""
+
+    def __init__(self) -> None:
+        super().__init__(Published(empty_snapshot()), Published(EMPTY_STATUS))
+
+    def text(self, name: str) -> bytes | None:
+        return None
+
+
+def no_texts() -> StatusFiles:
+    """Status files that are all asked for (the status actor here is a script)."""
+    return AskedStatusFiles()
 
 
 class FakeStatus(pykka.ThreadingActor):
