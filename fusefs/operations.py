@@ -104,7 +104,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     # Not implemented, as in the original: libfuse answers ENOSYS and the kernel adapts.
     getxattr = setxattr = listxattr = removexattr = None
     symlink = link = mknod = None
-    fsyncdir = release = opendir = releasedir = access = None
+    fsyncdir = opendir = releasedir = access = None
     lock = bmap = ioctl = destroy = None
 
     def __init__(
@@ -131,6 +131,10 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._timeout = timeout
         self._handles = itertools.count(1)
         """File handle numbers (next() on it is atomic: itertools is C code under the GIL)."""
+        self._status_reads: dict[int, bytes] = {}
+        """A status file's content by file handle, fixed at its open, so that one open reads
+        one version (chunked reads included) while the state goes on changing. Each handle
+        is used by one open file; dict insert, get and pop are atomic under the GIL."""
         self._warned_tree_health = False
         """A tree entry taking a hidden status file's name was reported (logged once)."""
 
@@ -278,10 +282,21 @@ class PveOperations(Operations):  # type: ignore[misc]
             self._attr(rel)
             if fi.flags & os.O_ACCMODE != os.O_RDONLY:
                 fi.fh = self._writable_handle()
-        elif kind is not Route.STATUS:
+        elif kind is Route.STATUS:
+            text = self._status_files.text(rel)
+            if text is not None:  # this open reads this version, whatever comes after
+                fi.fh = next(self._handles) << 1
+                self._status_reads[fi.fh] = text
+        else:
             raise _refuse()
         fi.direct_io = 1
         fi.keep_cache = 0
+        return 0
+
+    def release(self, path: str, fi: Any) -> int:
+        """The last close of a handle: forget a status file's content fixed at its open."""
+        if fi.fh:
+            self._status_reads.pop(fi.fh, None)
         return 0
 
     def create(self, path: str, mode: int, fi: Any) -> int:
@@ -317,7 +332,7 @@ class PveOperations(Operations):  # type: ignore[misc]
                 raise FuseOSError(errno.ENOENT)
             return data
         if kind is Route.STATUS:
-            text = self._status_files.text(rel)
+            text = self._status_reads.get(fi.fh) if fi.fh else None
             if text is not None:
                 return text[offset : offset + size]
             snapshot: bytes = self._ask(self._status, ReadStatusFile(name=rel, size=size, offset=offset))

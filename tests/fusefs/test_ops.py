@@ -357,18 +357,22 @@ def test_other_status_files_answer_eio_to_writes_and_truncates(pve: Pve, name: s
     assert _read_status(pve, f"/{name}") == before
 
 
-def test_status_reads_serve_the_latest_published_content(pve: Pve) -> None:
-    # the original serves the snapshot of the last getattr; ours the latest published one,
-    # without asking: a change is seen at once, also by a handle opened before it
+def test_a_status_file_open_reads_one_version(pve: Pve) -> None:
+    # fixed at open (the original: at the last getattr), so chunked reads never tear; the
+    # next open sees the change, without asking anyone
     fi = FileInfo()
-    size = pve.ops.getattr("/.version")["st_size"]
     pve.ops.open("/.version", fi)
-    first = json.loads(pve.ops.read("/.version", size, 0, fi))
+    first = pve.ops.read("/.version", 1 << 20, 0, fi)
     pve.write_file("/storage.cfg", b"x")
-    now = json.loads(pve.ops.read("/.version", 1 << 20, 0, fi))
-    assert now["storage.cfg"] == first["storage.cfg"] + 2  # its create and its write
+    assert pve.ops.read("/.version", 100, 0, fi) + pve.ops.read("/.version", 1 << 20, 100, fi) == first
+    assert pve.ops.release("/.version", fi) == 0
+    again = FileInfo()
+    pve.ops.open("/.version", again)
+    now = json.loads(pve.ops.read("/.version", 1 << 20, 0, again))
+    before = json.loads(first)
+    assert now["storage.cfg"] == before["storage.cfg"] + 2  # its create and its write
     assert {k: v for k, v in now.items() if k != "storage.cfg"} == {
-        k: v for k, v in first.items() if k != "storage.cfg"
+        k: v for k, v in before.items() if k != "storage.cfg"
     }
 
 

@@ -401,3 +401,21 @@ def test_health_in_local_mode_and_after_a_refusal(pve: Daemon) -> None:
 def test_health_is_read_only_like_the_other_status_files(pve: Daemon) -> None:
     expect_errno(errno.EIO, lambda: pve.path(".health").write_text("x"))
     assert read_json(pve, ".health")["mode"] == "local"
+
+
+def test_chunked_reads_of_a_changing_status_file_never_tear(pve: Daemon) -> None:
+    """Each open reads one version of .vmlist, also in 64-byte reads while guests are added."""
+    guests = pve.path("nodes/node1/qemu-server")
+    guests.mkdir(parents=True, exist_ok=True)
+    for i in range(60):
+        fd = os.open(pve.path(".vmlist"), os.O_RDONLY)
+        try:
+            chunks = [os.read(fd, 64)]
+            (guests / f"{100 + i}.conf").write_bytes(b"memory: 512\n")  # while half read
+            while chunk := os.read(fd, 64):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        ids = json.loads(b"".join(chunks))["ids"] if i else {}
+        assert sorted(map(int, ids)) == list(range(100, 100 + i))  # the guests before the open
+    assert sorted(map(int, json.loads(pve.path(".vmlist").read_bytes())["ids"])) == list(range(100, 160))
