@@ -12,6 +12,10 @@ the issues for this kind of machine) and ``<out>/latency.png`` (latency distribu
   read on both;
 * IPC: GET_CONFIG calls per second (bench/ipc.py) and, as its baseline, open+read+close of the
   same file through the mount;
+* the floor of the binding: bench/fsbench.py's reads on our mount and on a bare in-memory
+  fusepy file system (bench/barefs.py, the baseline, interleaved), and IPC calls per second per
+  request from a compiled libqb client (bench/ipcc_loop.c, bench/ipc_compiled.py) against the
+  C pmxcfs's figures;
 * cluster mode on a 3-node test cluster (network namespaces): per-write latency of small-file
   creations on node 1, with the same creations on a local-mode daemon as the baseline; the
   time from starting corosync on 3 nodes to all quorate and mounted; and from
@@ -33,6 +37,7 @@ import importlib.util
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +67,7 @@ def _bench_module(name: str) -> ModuleType:
 
 fsbench = _bench_module("fsbench")
 ipc_rate = _bench_module("ipc").one_run
+ipc_compiled = _bench_module("ipc_compiled")
 replication = _bench_module("replication")
 diskwrites = _bench_module("diskwrites")
 sync_commit = _bench_module("sync_commit")
@@ -145,6 +151,65 @@ def local_mode(report: Report, root: Path, quick: bool) -> None:
     finally:
         pve.stop()
         shutil.rmtree(tmpfs, ignore_errors=True)
+
+
+def bare_floor(report: Report, root: Path, quick: bool) -> None:
+    """Reads on our mount against a bare fusepy file system; IPC from a compiled client."""
+    bare_mount = root / "bare"
+    bare_mount.mkdir()
+    bare = subprocess.Popen(
+        [sys.executable, str(BENCH / "barefs.py"), str(bare_mount)], stdin=subprocess.DEVNULL
+    )
+    name = f"pve2-floor-{os.getpid()}"
+    pve = Daemon(root / "floor", extra_args=("--ipc-name", name)).start()
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(bare_mount):  # deadline poll: barefs offers nothing to wait on
+            if time.monotonic() > deadline or bare.poll() is not None:
+                raise RuntimeError("bench/barefs.py did not mount")
+            time.sleep(0.1)
+        files = 200 if quick else 1000
+        cfg = fsbench.Config(2 if quick else 5, files, 100 if quick else 1000, 1.0)
+        samples, errors = fsbench.run_all([str(bare_mount), str(pve.mount)], cfg)
+        if any(errors.values()):
+            raise RuntimeError(f"fsbench failed: {errors}")
+        for workload in ("read", "reread", "stat", "create+write", "overwrite"):
+            ours, base = samples[str(pve.mount)][workload], samples[str(bare_mount)][workload]
+            report.add(
+                f"fs {workload} vs bare fusepy ({files})",
+                statistics.median(ours),
+                statistics.median(base),
+                "s",
+            )
+        (pve.mount / "bench.cfg").write_bytes(FILE)
+        with tempfile.TemporaryDirectory() as tmp:
+            binary = ipc_compiled.build(Path(tmp))
+            seconds = 0.5 if quick else 2.0
+            for op in ipc_compiled.OPS:
+                rates = [
+                    ipc_compiled.calls_per_second(binary, name, op, seconds, "bench.cfg")
+                    for _ in range(1 if quick else 3)
+                ]
+                report.add(
+                    f"IPC {op} (compiled client)",
+                    statistics.median(rates),
+                    ipc_compiled.C_RATES[op],
+                    "calls/s",
+                )
+        report.notes.append(
+            "Floor: bench/barefs.py, a bare in-memory fusepy file system with our mount options. "
+            "Compiled-client IPC rows: the baseline column is the C pmxcfs's figure for this kind of machine."
+        )
+    finally:
+        pve.stop()
+        bare.terminate()
+        try:
+            bare.wait(30)
+        except subprocess.TimeoutExpired:
+            bare.kill()
+            bare.wait(30)
+        if os.path.ismount(bare_mount):
+            subprocess.run(["fusermount", "-u", "-z", str(bare_mount)], check=False)
 
 
 def cluster_mode(report: Report, root: Path, quick: bool) -> None:
@@ -304,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="pmxcfs-bench-"))
     try:
         local_mode(report, root, args.quick)
+        bare_floor(report, root, args.quick)
         if not args.no_cluster:
             cluster_mode(report, root, args.quick)
             resync_and_one_node(report, root, args.quick)
