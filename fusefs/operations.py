@@ -104,7 +104,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     # Not implemented, as in the original: libfuse answers ENOSYS and the kernel adapts.
     getxattr = setxattr = listxattr = removexattr = None
     symlink = link = mknod = None
-    fsyncdir = opendir = releasedir = access = None
+    fsyncdir = release = opendir = releasedir = access = None
     lock = bmap = ioctl = destroy = None
 
     def __init__(
@@ -134,7 +134,8 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._status_reads: dict[int, bytes] = {}
         """A status file's content by file handle, fixed at its open, so that one open reads
         one version (chunked reads included) while the state goes on changing. Each handle
-        is used by one open file; dict insert, get and pop are atomic under the GIL."""
+        is used by one open file; dict insert, get and pop are atomic under the GIL. Dropped
+        at the handle's flush (its close)."""
         self._warned_tree_health = False
         """A tree entry taking a hidden status file's name was reported (logged once)."""
 
@@ -293,12 +294,6 @@ class PveOperations(Operations):  # type: ignore[misc]
         fi.keep_cache = 0
         return 0
 
-    def release(self, path: str, fi: Any) -> int:
-        """The last close of a handle: forget a status file's content fixed at its open."""
-        if fi.fh:
-            self._status_reads.pop(fi.fh, None)
-        return 0
-
     def create(self, path: str, mode: int, fi: Any) -> int:
         """Create an empty file; the mode is ignored."""
         log.debug("create %r", path)
@@ -313,14 +308,23 @@ class PveOperations(Operations):  # type: ignore[misc]
         return next(self._handles) << 1 | _WRITABLE
 
     def flush(self, path: str, fi: Any) -> int:
-        """Closing a handle that could write: its creation and writes are committed now."""
+        """A close: commit what a handle that could write wrote; forget a status file's content.
+
+        A status file's content was fixed at its open. (Not at release: a release callback
+        would cost every close of every file one more call into Python. A dup'd status handle
+        closed once reads on as the original does: by asking.)
+        """
         if fi.fh & _WRITABLE:
             self._ask(self._fs, CommitPending())
+        elif fi.fh:
+            self._status_reads.pop(fi.fh, None)
         return 0
 
     def fsync(self, path: str, datasync: int, fi: Any) -> int:
-        """As flush: what was written is committed before the answer."""
-        return self.flush(path, fi)
+        """As flush for a handle that could write: what was written is committed first."""
+        if fi.fh & _WRITABLE:
+            self._ask(self._fs, CommitPending())
+        return 0
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         """Bytes of a file, or of a status file's last snapshot."""

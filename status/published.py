@@ -10,6 +10,7 @@ that wrote a config or a guest sees its change in them at once, without asking a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyrsistent import pmap
@@ -47,6 +48,10 @@ class StatusFiles:
     def __init__(self, tree: Published[TreeSnapshot], status: Published[StatusSnapshot]) -> None:
         self._tree = tree
         self._status = status
+        self._memo: dict[str, tuple[tuple[object, ...], bytes]] = {}
+        """The last rendering of .version and .vmlist with the values it was made from (held,
+        so compared by identity). Readers on any thread may replace an entry; each entry is
+        an immutable pair, set in one step, and any entry is a correct rendering of its key."""
 
     def text(self, name: str) -> bytes | None:
         """The current content of status file ``name``, or None if it must be asked for."""
@@ -55,13 +60,29 @@ class StatusFiles:
             if not status.starttime:  # nothing published yet
                 return None
             tree = self._tree.value
-            return render_version(
-                starttime=status.starttime,
-                clinfo=status.clinfo,
-                vmlist=tree.vmlist.version,
-                counters=tree.counters,
-                kvstore={node: dict(keys) for node, keys in status.kvstore},
-            ).encode("utf-8", "surrogateescape")
+            return self._rendered(
+                name, (status, tree.counters, tree.vmlist), lambda: version_text(status, tree)
+            )
         if name == ".vmlist":
-            return render_vmlist(self._tree.value.vmlist).encode("utf-8", "surrogateescape")
+            vmlist = self._tree.value.vmlist
+            return self._rendered(name, (vmlist,), lambda: render_vmlist(vmlist))
         return status.texts.get(name)
+
+    def _rendered(self, name: str, inputs: tuple[object, ...], render: Callable[[], str]) -> bytes:
+        memo = self._memo.get(name)
+        if memo is not None and all(a is b for a, b in zip(memo[0], inputs, strict=True)):
+            return memo[1]
+        text = render().encode("utf-8", "surrogateescape")
+        self._memo[name] = (inputs, text)
+        return text
+
+
+def version_text(status: StatusSnapshot, tree: TreeSnapshot) -> str:
+    """.version from the status actor's and the fs actor's snapshots."""
+    return render_version(
+        starttime=status.starttime,
+        clinfo=status.clinfo,
+        vmlist=tree.vmlist.version,
+        counters=tree.counters,
+        kvstore={node: dict(keys) for node, keys in status.kvstore},
+    )

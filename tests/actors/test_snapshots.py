@@ -98,3 +98,10 @@ def test_version_and_vmlist_from_snapshots_equal_the_status_actors(
     for name in (".version", ".vmlist", ".members"):
         asked = q(actors.status, GetStatusText(name=name))  # queued behind every event told
         assert files.text(name) == asked, name
+    # rendered again once what it is made of changed (the last rendering is kept until then)
+    assert files.text(".version") is files.text(".version")
+    q(actors.fs, CreateFile(path="nodes/node1/qemu-server/101.conf"))
+    q(actors.fs, CreateFile(path="storage.cfg"))
+    for name in (".version", ".vmlist"):
+        assert files.text(name) == q(actors.status, GetStatusText(name=name)), name
+    assert json.loads(files.text(".version") or b"")["storage.cfg"] == 5

@@ -365,7 +365,7 @@ def test_a_status_file_open_reads_one_version(pve: Pve) -> None:
     first = pve.ops.read("/.version", 1 << 20, 0, fi)
     pve.write_file("/storage.cfg", b"x")
     assert pve.ops.read("/.version", 100, 0, fi) + pve.ops.read("/.version", 1 << 20, 100, fi) == first
-    assert pve.ops.release("/.version", fi) == 0
+    assert pve.ops.flush("/.version", fi) == 0  # its close
     again = FileInfo()
     pve.ops.open("/.version", again)
     now = json.loads(pve.ops.read("/.version", 1 << 20, 0, again))
