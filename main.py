@@ -57,7 +57,7 @@ from daemon.process import (
 )
 from errors import PmxcfsError, StartupError, StorageError
 from fusefs.codec import FS_ENCODING
-from fusefs.operations import PveOperations
+from fusefs.operations import MOUNT_OPTIONS, PveOperations
 from ipc.server import IpcServer
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 from status.published import EMPTY_STATUS, StatusFiles, StatusSnapshot
@@ -243,17 +243,7 @@ def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemon
         www_gid=gid,
         on_ready=ready,
     )
-    FUSE(
-        operations,
-        opts.mount,
-        raw_fi=True,
-        foreground=True,
-        allow_other=True,
-        default_permissions=True,
-        big_writes=True,
-        fsname="/dev/fuse",
-        encoding=FS_ENCODING,
-    )
+    FUSE(operations, opts.mount, fsname="/dev/fuse", encoding=FS_ENCODING, **MOUNT_OPTIONS)
 
 
 def run(opts: Options) -> int:

@@ -17,9 +17,14 @@ import stat
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from fuse import FUSE, FuseOSError, Operations
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fusefs.operations import MOUNT_OPTIONS
 
 
 class BareFs(Operations):  # type: ignore[misc]
@@ -134,16 +139,7 @@ class BareFs(Operations):  # type: ignore[misc]
 def main() -> None:
     mount = sys.argv[1]
     os.makedirs(mount, exist_ok=True)
-    FUSE(
-        BareFs(),
-        mount,
-        raw_fi=True,
-        foreground=True,
-        allow_other=True,
-        default_permissions=True,
-        big_writes=True,
-        fsname="barefs",
-    )
+    FUSE(BareFs(), mount, fsname="barefs", **MOUNT_OPTIONS)
 
 
 if __name__ == "__main__":

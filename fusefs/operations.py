@@ -51,6 +51,16 @@ log = logging.getLogger(__name__)
 ASK_TIMEOUT_S = 30.0
 """How long a FUSE thread waits for an actor before it answers EIO."""
 
+MOUNT_OPTIONS: dict[str, bool] = {
+    "raw_fi": True,  # open and create set direct_io and keep_cache in the file info
+    "foreground": True,
+    "allow_other": True,
+    "default_permissions": True,
+    "big_writes": True,
+}
+"""fusepy's FUSE() options of the mount: the original's -f, allow_other, default_permissions
+and big_writes (bench/barefs.py mounts its floor with the same)."""
+
 LINK_NAMES = ("local", "qemu-server", "openvz", "lxc")
 _NS = 1_000_000_000
 _WRITABLE = 1
