@@ -61,7 +61,7 @@ from memdb.snapshot import Published
 from status.clusterlog import DEFAULT_DUMP_MAX, MAX_PRIORITY, ClusterLog, new_entry, to_ascii
 from status.health import Health, Refusal
 from status.kvtables import NODEIP_KEY, IpSet, RrdUpdate, SetOutcome, StatusTables, check_local_size
-from status.published import EMPTY_STATUS, StatusSnapshot, kv_versions
+from status.published import EMPTY_STATUS, StatusSnapshot, kv_values, kv_versions
 from status.render import render_members, render_version, render_vmlist
 from status.tracked import TRACKED_FILES
 from wire.kvstore import ClogEntry, decode_clog
@@ -179,6 +179,8 @@ class StatusActor(ServingActor):
             starttime=self._starttime,
             clinfo=self._clinfo,
             kvstore=kv_versions(self._tables.versions()),
+            nodename=self._nodename,
+            kv=kv_values(self._tables.values()),
         )
         if snapshot != self.published.value:
             self.published.publish(snapshot)

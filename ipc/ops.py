@@ -117,6 +117,9 @@ class IpcOps:
                 self._ask(status, m.SetStatus(key=key, value=value))
                 return b""
             case codec.GetStatus(key=key, nodename=nodename):
+                found = self._status_files.status_value(nodename, key)
+                if found is not None:
+                    return found
                 return bytes(self._ask(status, m.GetStatus(key=key, nodename=nodename)))
             case codec.GetConfig(path=path):
                 return self._get_config(path, client)

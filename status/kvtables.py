@@ -124,6 +124,10 @@ class StatusTables:
         """This node's kv entries, re-broadcast after every kvstore sync."""
         return tuple((key, kv.value) for key, kv in self._kv[self.nodename].items())
 
+    def values(self) -> dict[str, dict[str, bytes]]:
+        """Node -> key -> raw value (what GET_STATUS answers)."""
+        return {node: {key: kv.value for key, kv in table.items()} for node, table in self._kv.items()}
+
     def versions(self) -> dict[str, dict[str, int]]:
         """Node -> key -> version for .version: this node first, then nodes with a kv table."""
         return {node: {key: kv.version for key, kv in table.items()} for node, table in self._kv.items()}

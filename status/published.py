@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pyrsistent import pmap
 from pyrsistent.typing import PMap
 
+from errors import NotFound
 from memdb.snapshot import Published, TreeSnapshot
 from status.render import render_version, render_vmlist
 
+EMPTY_KV: PMap[str, PMap[str, bytes]] = pmap()
 KvVersions = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
 """Node -> key -> version, in .version's order, as nested tuples."""
 
@@ -32,9 +34,19 @@ class StatusSnapshot:
     starttime: int = 0
     clinfo: int = 0
     kvstore: KvVersions = ()
+    nodename: str = ""
+    """This node's name: GET_STATUS without a node name asks for its values."""
+    kv: PMap[str, PMap[str, bytes]] = EMPTY_KV
+    """Node -> key -> raw kv value (GET_STATUS; rrd/ and nodeip keys are not kept)."""
 
 
 EMPTY_STATUS = StatusSnapshot(texts=pmap())
+EMPTY_VALUES: PMap[str, bytes] = pmap()
+
+
+def kv_values(values: dict[str, dict[str, bytes]]) -> PMap[str, PMap[str, bytes]]:
+    """The kv values as an immutable value."""
+    return pmap({node: pmap(keys) for node, keys in values.items()})
 
 
 def kv_versions(versions: dict[str, dict[str, int]]) -> KvVersions:
@@ -67,6 +79,20 @@ class StatusFiles:
             vmlist = self._tree.value.vmlist
             return self._rendered(name, (vmlist,), lambda: render_vmlist(vmlist))
         return status.texts.get(name)
+
+    def status_value(self, nodename: str, key: str) -> bytes | None:
+        """GET_STATUS: a node's kv value (this node's for ''); None if it must be asked for.
+
+        Raises:
+            NotFound: no such node or key.
+        """
+        status = self._status.value
+        if not status.nodename:  # nothing published yet
+            return None
+        value = status.kv.get(nodename or status.nodename, EMPTY_VALUES).get(key)
+        if value is None:
+            raise NotFound(key, f"no status value of node {nodename or status.nodename!r}")
+        return value
 
     def _rendered(self, name: str, inputs: tuple[object, ...], render: Callable[[], str]) -> bytes:
         memo = self._memo.get(name)

@@ -12,8 +12,21 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 import main
-from actors.messages import CreateFile, GetStatusText, MakeDir, QuorumChanged, Rename, SetQuorate, WriteFile
+from actors.messages import (
+    CreateFile,
+    GetStatus,
+    GetStatusText,
+    MakeDir,
+    QuorumChanged,
+    Rename,
+    SetQuorate,
+    SetStatus,
+    WriteFile,
+)
+from errors import NotFound
 from tests.actors.conftest import q
 
 
@@ -105,3 +118,16 @@ def test_version_and_vmlist_from_snapshots_equal_the_status_actors(
     for name in (".version", ".vmlist"):
         assert files.text(name) == q(actors.status, GetStatusText(name=name)), name
     assert json.loads(files.text(".version") or b"")["storage.cfg"] == 5
+
+
+def test_status_values_are_read_from_the_status_snapshot(start_daemon: Callable[..., main.Actors]) -> None:
+    actors = start_daemon(local=True)
+    files = actors.status_files()
+    with pytest.raises(NotFound):
+        files.status_value("", "kv/test")
+    q(actors.status, SetStatus(key="kv/test", value=b"one\0"))
+    assert files.status_value("", "kv/test") == b"one\0"  # published before the answer
+    assert files.status_value("node1", "kv/test") == b"one\0"
+    assert files.status_value("", "kv/test") == q(actors.status, GetStatus(key="kv/test", nodename=""))
+    with pytest.raises(NotFound):
+        files.status_value("node9", "kv/test")

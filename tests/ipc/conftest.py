@@ -39,6 +39,9 @@ class AskedStatusFiles(StatusFiles):
     def text(self, name: str) -> bytes | None:
         return None
 
+    def status_value(self, nodename: str, key: str) -> bytes | None:
+        return None
+
 
 def no_texts() -> StatusFiles:
     """Status files that are all asked for (the status actor here is a script)."""
