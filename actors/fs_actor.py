@@ -279,7 +279,8 @@ class FsActor(ServingActor):
         if not self._quorate:
             raise NotQuorate(reason="cluster not quorate - the tree is read-only")
         applied = operation()
-        self._publish(applied)
+        tracked = tracked_paths(applied)
+        self._publish(applied, tracked)
         try:
             change = applied.change
             if change is not None and defer and change.upsert is not None and change.delete_inode is None:
@@ -290,7 +291,7 @@ class FsActor(ServingActor):
         finally:
             # The tree has changed even if the commit failed (the original keeps it too),
             # so readers must see the new counters either way.
-            self._announce(applied)
+            self._announce(tracked, vmlist_changed=applied.vmlist_changed)
         return applied.result
 
     def _persist(self, change: StoreChange) -> None:
@@ -363,12 +364,11 @@ class FsActor(ServingActor):
             self._status.tell(TreeReloaded())
             self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))
 
-    def _publish(self, applied: Applied) -> None:
+    def _publish(self, applied: Applied, tracked: tuple[str, ...]) -> None:
         """A new snapshot for readers: the one the change made, sharing all else."""
         snapshot = self.tree.value
         if applied.change is not None:
             snapshot = snapshot.with_change(self._memdb, applied.change)
-        tracked = tracked_paths(applied)
         if tracked:
             snapshot = snapshot.with_counted(tracked)
         if applied.vmlist_changed:
@@ -384,14 +384,14 @@ class FsActor(ServingActor):
         snapshot = TreeSnapshot.of(self._memdb, writable=self._quorate, counters=counters)
         self.tree.publish(snapshot.with_counted(TRACKED_FILES) if reloaded else snapshot)
 
-    def _announce(self, applied: Applied) -> None:
+    def _announce(self, tracked: tuple[str, ...], *, vmlist_changed: bool) -> None:
+        """Tell the status actor what the published snapshot already holds."""
         if self._status is None:
             return
-        tracked = tracked_paths(applied)
         if tracked:
             self._status.tell(TreeChanged(paths=tracked))
-        if applied.vmlist_changed:
-            self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))
+        if vmlist_changed:
+            self._status.tell(VmListChanged(snapshot=self.tree.value.vmlist))
 
     def _activate(self) -> None:
         if self._memdb.root.version == 0:
