@@ -86,10 +86,8 @@ class Actors:
     """The fs actor's latest snapshot of the tree, read by the FUSE and IPC threads."""
     published: Published[StatusSnapshot]
     """The status actor's latest snapshot, read by the FUSE and IPC threads."""
-
-    def status_files(self) -> StatusFiles:
-        """The status files the FUSE and IPC threads read from the two snapshots."""
-        return StatusFiles(self.tree, self.published)
+    status_files: StatusFiles
+    """The status files the FUSE and IPC threads read from the two snapshots (one RRD dump cache)."""
 
     corosync: tuple[pykka.ActorRef[Any], ...] = ()
     """The cluster and quorum actors, in start order."""
@@ -134,7 +132,15 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     host_conf = HostCorosyncConf(opts.corosync_conf)
     tree = Published(empty_snapshot(writable=True))
     fs = FsActor.start(db, status, quorate=True, host_conf=host_conf, tree=tree)
-    return Actors(db=db, status=status, fs=fs, tree=tree, published=published, host_conf=host_conf)
+    return Actors(
+        db=db,
+        status=status,
+        fs=fs,
+        tree=tree,
+        published=published,
+        status_files=StatusFiles(tree, published),
+        host_conf=host_conf,
+    )
 
 
 def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Actors:
@@ -165,7 +171,7 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
 
 def start_ipc(actors: Actors, opts: Options, gid: int) -> Actors:
     """The IPC server for the Perl tools; if its name is taken, the mount still serves (as C)."""
-    server = IpcServer(actors.tree, actors.status, actors.status_files(), www_gid=gid, name=opts.ipc_name)
+    server = IpcServer(actors.tree, actors.status, actors.status_files, www_gid=gid, name=opts.ipc_name)
     try:
         server.start()
     except OSError as exc:
@@ -238,7 +244,7 @@ def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemon
         actors.fs,
         actors.status,
         actors.tree,
-        actors.status_files(),
+        actors.status_files,
         nodename=nodename,
         www_gid=gid,
         on_ready=ready,

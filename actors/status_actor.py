@@ -76,8 +76,10 @@ PUBLISHED_FILES = (".members", ".debug")
 Only files that no event of the fs actor changes. .version and .vmlist are rendered by the
 readers from this actor's and the fs actor's snapshots (status/published.py): the fs actor
 publishes its part before it answers a writer, so the writer sees its change there at once.
-.health follows the fs actor's ChangeRefused and is asked (an ask queues behind the event);
-.rrd (its entries age with the clock) and .clusterlog are rendered when asked."""
+.clusterlog and .rrd are rendered by the readers from the published log and RRD table (.rrd's
+entries age with the reader's clock). .health follows the fs actor's ChangeRefused and stays
+asked: the ask queues behind the refusal told before the writer was answered, so the writer
+sees its refusal there; it is a diagnostic file, not a hot path."""
 READ_REQUESTS = (
     RenderStatusFile,
     ReadStatusFile,
@@ -181,6 +183,8 @@ class StatusActor(ServingActor):
             kvstore=kv_versions(self._tables.versions()),
             nodename=self._nodename,
             kv=kv_values(self._tables.values()),
+            log=self._log.entries(),
+            rrd=self._tables.rrd_entries(self._wallclock()),
         )
         if snapshot != self.published.value:
             self.published.publish(snapshot)

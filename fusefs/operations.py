@@ -2,8 +2,8 @@
 
 Runs on libfuse's threads. It holds only actor references, constants and the fs actor's
 published tree snapshot: tree reads (getattr, readdir, open, read, statfs) read the latest
-immutable snapshot without asking anyone; changes and status files are asked of their actor,
-with a timeout.
+immutable snapshot without asking anyone, status files the status actor's (all but .health);
+changes are asked of their actor, with a timeout.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         self._tree = tree
         """The fs actor's latest snapshot: tree reads take it (one reference read), never ask."""
         self._status_files = status_files
-        """Status files from the published snapshots; the others (.rrd, .clusterlog, .health) are asked."""
+        """Status files from the published snapshots; .health is asked."""
         self._gid = www_gid
         self._links = link_targets(nodename)
         self._on_ready = on_ready

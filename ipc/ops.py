@@ -1,8 +1,8 @@
-"""One IPC request from bytes to response bytes: check, decode, ask the owning actor, map errors.
+"""One IPC request from bytes to response bytes: check, decode, read or ask, map errors.
 
-Runs on the IPC server's thread, which only asks, always with a timeout. The status actor
-answers the status texts, the kv store, the cluster log, the RRD dump and our health report;
-the fs actor owns the tree (GET_CONFIG, VERIFY_TOKEN, the guest config properties).
+Runs on the IPC server's thread. Reads come from the fs and status actors' published snapshots
+(the tree, status texts, kv values, cluster log, RRD dump); changes (SET_STATUS,
+LOG_CLUSTER_MSG) and our health report are asked of the status actor, always with a timeout.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def private(path: str) -> bool:
 
 
 class IpcOps:
-    """Answers requests by asking the fs and status actors."""
+    """Answers requests from the published snapshots, or by asking the status actor."""
 
     def __init__(
         self,
@@ -128,9 +128,16 @@ class IpcOps:
                 self._ask(status, entry)
                 return b""
             case codec.GetClusterLog(max_entries=max_entries, user=user):
+                found = self._status_files.cluster_log(max_entries, user)
+                if found is not None:
+                    return found
                 dump: str = self._ask(status, m.GetClusterLog(max_entries=max_entries, user=user))
                 return dump.encode("utf-8", "surrogateescape")
             case codec.RrdDump():
+                made = self._status_files.rrd_dump()
+                if made is not None:
+                    text, fresh = made
+                    return text + b"\0" if fresh else text
                 return bytes(self._ask(status, m.GetRrdDump()))
             case codec.HealthReport():
                 return bytes(self._ask(status, m.GetHealthReport()))

@@ -146,6 +146,30 @@ def json_safe(escaped: str) -> str:
     return escaped
 
 
+def newest_first(entries: Sequence[ClogEntry], limit: int | None = None, user: str = "") -> list[ClogEntry]:
+    """At most ``limit`` of ``entries`` (oldest first), newest first; ``user``'s only if given."""
+    digest = fnv1a_64(_raw(user) + b"\0") if user else None
+    picked: list[ClogEntry] = []
+    for entry in reversed(entries):
+        if limit is not None and len(picked) >= limit:
+            break
+        if digest is None or entry.ident_digest == digest:
+            picked.append(entry)
+    return picked
+
+
+def dump_json(entries: Sequence[ClogEntry], limit: int = DEFAULT_DUMP_MAX, user: str = "") -> str:
+    """clog_dump_json: the newest ``limit`` of ``entries`` (oldest first) as .clusterlog's JSON."""
+    lines = [
+        f'{{"uid": {e.uid}, "time": {e.time}, "pri": {e.priority}, "tag": "{json_text(e.tag)}", '
+        f'"pid": {e.pid}, "node": "{json_text(e.node)}", "user": "{json_text(e.ident)}", '
+        f'"msg": "{json_safe(e.msg)}"}}'
+        for e in newest_first(entries, limit, user)
+    ]
+    body = ",\n".join(lines) + ("\n" if lines else "")
+    return f'{{\n"data": [\n{body}]\n}}\n'
+
+
 class ClusterLog:
     """Newest-last entries, bounded like the C ring, with per-node (time, uid) dedup."""
 
@@ -154,6 +178,8 @@ class ClusterLog:
         self._bytes = 0
         self._newest: dict[int, tuple[int, int]] = {}
         """node_digest -> (time, uid) of the newest entry accepted from that node."""
+        self._frozen: tuple[ClogEntry, ...] | None = None
+        """:meth:`entries` until the log changes."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -168,6 +194,7 @@ class ClusterLog:
         return True
 
     def _append(self, entry: ClogEntry) -> None:
+        self._frozen = None
         self._entries.append(replace(entry, prev=0, next=0))
         self._bytes += aligned_size(entry)
         while self._bytes > KEEP_BYTES and len(self._entries) > 1:
@@ -175,25 +202,17 @@ class ClusterLog:
 
     def newest_first(self, limit: int | None = None, user: str = "") -> list[ClogEntry]:
         """At most ``limit`` entries (all if None), newest first, only ``user``'s if given."""
-        digest = fnv1a_64(_raw(user) + b"\0") if user else None
-        picked: list[ClogEntry] = []
-        for entry in reversed(self._entries):
-            if limit is not None and len(picked) >= limit:
-                break
-            if digest is None or entry.ident_digest == digest:
-                picked.append(entry)
-        return picked
+        return newest_first(self._entries, limit, user)
 
     def dump_json(self, limit: int = DEFAULT_DUMP_MAX, user: str = "") -> str:
         """clog_dump_json: the .clusterlog text."""
-        lines = [
-            f'{{"uid": {e.uid}, "time": {e.time}, "pri": {e.priority}, "tag": "{json_text(e.tag)}", '
-            f'"pid": {e.pid}, "node": "{json_text(e.node)}", "user": "{json_text(e.ident)}", '
-            f'"msg": "{json_safe(e.msg)}"}}'
-            for e in self.newest_first(limit, user)
-        ]
-        body = ",\n".join(lines) + ("\n" if lines else "")
-        return f'{{\n"data": [\n{body}]\n}}\n'
+        return dump_json(self._entries, limit, user)
+
+    def entries(self) -> tuple[ClogEntry, ...]:
+        """The entries, oldest first, as an immutable value (the same one until the log changes)."""
+        if self._frozen is None:
+            self._frozen = tuple(self._entries)
+        return self._frozen
 
     def state(self) -> bytes:
         """clog_sort: the kvstore STATE, every entry sorted by (time, node, uid) in a fresh ring."""
@@ -229,6 +248,7 @@ class ClusterLog:
         return len(taken)
 
     def _replace(self, oldest_first: Iterable[ClogEntry]) -> None:
+        self._frozen = None
         self._entries.clear()
         self._bytes = 0
         self._newest.clear()

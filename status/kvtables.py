@@ -55,6 +55,8 @@ class KvSet:
 
 
 SetOutcome = RrdUpdate | IpSet | KvSet
+RrdEntries = tuple[tuple[str, str, float], ...]
+"""The RRD table as a value: (key without ``rrd/``, data, local receive time), in arrival order."""
 
 
 def _c_string(key: str, value: bytes, limit: int) -> str:
@@ -83,6 +85,8 @@ class StatusTables:
         self._ips: dict[str, str] = {}
         self._rrd: dict[str, tuple[str, float]] = {}
         self._rrd_dump: tuple[str, float] | None = None
+        self._rrd_frozen: RrdEntries | None = None
+        """:meth:`rrd_entries` until the RRD table changes."""
 
     def set(self, node: str, key: str, value: bytes, now: float) -> SetOutcome:
         """Store an update of ``node``'s ``key`` (routing of reference 3.2).
@@ -95,6 +99,7 @@ class StatusTables:
             if not data:
                 raise BadStatusValue(key, "empty rrd value")
             self._rrd[key[len(RRD_PREFIX) :]] = (data, now)
+            self._rrd_frozen = None
             return RrdUpdate(key[len(RRD_PREFIX) :], value)
         if key == NODEIP_KEY:
             ip = _c_string(key, value, MAX_IP_VALUE)
@@ -141,7 +146,23 @@ class StatusTables:
         """The .rrd text and whether it was made fresh (False: the cached text of < 2 s ago)."""
         if self._rrd_dump is not None and 0 <= now - self._rrd_dump[1] < RRD_DUMP_CACHE_S:
             return self._rrd_dump[0], False
-        self._rrd = {key: entry for key, entry in self._rrd.items() if now - entry[1] <= RRD_MAX_AGE_S}
-        text = "".join(f"{key}:{data}\n" for key, (data, _) in self._rrd.items())
+        self._rrd_frozen = None  # prune now, as the original's dump does
+        text = rrd_text(self.rrd_entries(now), now)
         self._rrd_dump = (text, now)
         return text, True
+
+    def rrd_entries(self, now: float) -> RrdEntries:
+        """The RRD table as an immutable value, the same one until the table changes.
+
+        Building it drops the entries older than RRD_MAX_AGE_S; readers of an older value
+        skip those by their receive time (:func:`rrd_text`).
+        """
+        if self._rrd_frozen is None:
+            self._rrd = {key: entry for key, entry in self._rrd.items() if now - entry[1] <= RRD_MAX_AGE_S}
+            self._rrd_frozen = tuple((key, data, received) for key, (data, received) in self._rrd.items())
+        return self._rrd_frozen
+
+
+def rrd_text(entries: RrdEntries, now: float) -> str:
+    """cfs_rrd_dump's text: ``key:data`` lines of the entries received in the last RRD_MAX_AGE_S."""
+    return "".join(f"{key}:{data}\n" for key, data, received in entries if now - received <= RRD_MAX_AGE_S)

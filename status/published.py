@@ -10,6 +10,7 @@ that wrote a config or a guest sees its change in them at once, without asking a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,10 @@ from pyrsistent.typing import PMap
 
 from errors import NotFound
 from memdb.snapshot import Published, TreeSnapshot
+from status.clusterlog import DEFAULT_DUMP_MAX, dump_json
+from status.kvtables import RRD_DUMP_CACHE_S, RrdEntries, rrd_text
 from status.render import render_version, render_vmlist
+from wire.kvstore import ClogEntry
 
 EMPTY_KV: PMap[str, PMap[str, bytes]] = pmap()
 KvVersions = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
@@ -38,6 +42,10 @@ class StatusSnapshot:
     """This node's name: GET_STATUS without a node name asks for its values."""
     kv: PMap[str, PMap[str, bytes]] = EMPTY_KV
     """Node -> key -> raw kv value (GET_STATUS; rrd/ and nodeip keys are not kept)."""
+    log: tuple[ClogEntry, ...] = ()
+    """The cluster log, oldest first (.clusterlog, GET_CLUSTER_LOG)."""
+    rrd: RrdEntries = ()
+    """The RRD table (.rrd, GET_RRD_DUMP); entries past their age are skipped by the reader."""
 
 
 EMPTY_STATUS = StatusSnapshot(texts=pmap())
@@ -57,9 +65,19 @@ def kv_versions(versions: dict[str, dict[str, int]]) -> KvVersions:
 class StatusFiles:
     """The status files readers can have without asking (None: ask the status actor)."""
 
-    def __init__(self, tree: Published[TreeSnapshot], status: Published[StatusSnapshot]) -> None:
+    def __init__(
+        self,
+        tree: Published[TreeSnapshot],
+        status: Published[StatusSnapshot],
+        *,
+        wallclock: Callable[[], float] = time.time,
+    ) -> None:
         self._tree = tree
         self._status = status
+        self._wallclock = wallclock
+        self._rrd_made: tuple[bytes, float] | None = None
+        """The last RRD dump and when it was made: answered again for RRD_DUMP_CACHE_S, as
+        the original does. Replaced in one step by whichever reader makes a new one."""
         self._memo: dict[str, tuple[tuple[object, ...], bytes]] = {}
         """The last rendering of .version and .vmlist with the values it was made from (held,
         so compared by identity). Readers on any thread may replace an entry; each entry is
@@ -78,7 +96,35 @@ class StatusFiles:
         if name == ".vmlist":
             vmlist = self._tree.value.vmlist
             return self._rendered(name, (vmlist,), lambda: render_vmlist(vmlist))
+        if name == ".clusterlog":
+            return self.cluster_log(DEFAULT_DUMP_MAX, "")
+        if name == ".rrd":
+            dump = self.rrd_dump()
+            return None if dump is None else dump[0]
         return status.texts.get(name)
+
+    def cluster_log(self, limit: int, user: str) -> bytes | None:
+        """GET_CLUSTER_LOG and .clusterlog: the newest ``limit`` entries (``user``'s only if given)."""
+        status = self._status.value
+        if not status.nodename:  # nothing published yet
+            return None
+        if limit == DEFAULT_DUMP_MAX and not user:
+            log = status.log
+            return self._rendered(".clusterlog", (log,), lambda: dump_json(log))
+        return dump_json(status.log, limit, user).encode("utf-8", "surrogateescape")
+
+    def rrd_dump(self) -> tuple[bytes, bool] | None:
+        """The .rrd text and whether it was made now (False: the one made < 2 s ago)."""
+        status = self._status.value
+        if not status.nodename:  # nothing published yet
+            return None
+        now = self._wallclock()
+        made = self._rrd_made
+        if made is not None and 0 <= now - made[1] < RRD_DUMP_CACHE_S:
+            return made[0], False
+        text = rrd_text(status.rrd, now).encode("utf-8", "surrogateescape")
+        self._rrd_made = (text, now)
+        return text, True
 
     def status_value(self, nodename: str, key: str) -> bytes | None:
         """GET_STATUS: a node's kv value (this node's for ''); None if it must be asked for.

@@ -11,14 +11,18 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
+from pyrsistent import pmap
 
 import main
 from actors.messages import (
     CreateFile,
+    GetClusterLog,
     GetStatus,
     GetStatusText,
+    LogClusterMessage,
     MakeDir,
     QuorumChanged,
     Rename,
@@ -27,6 +31,8 @@ from actors.messages import (
     WriteFile,
 )
 from errors import NotFound
+from memdb.snapshot import Published, empty_snapshot
+from status.published import StatusFiles, StatusSnapshot
 from tests.actors.conftest import q
 
 
@@ -97,7 +103,7 @@ def test_version_and_vmlist_from_snapshots_equal_the_status_actors(
     start_daemon: Callable[..., main.Actors],
 ) -> None:
     actors = start_daemon(local=True)
-    files = actors.status_files()
+    files = actors.status_files
     for path in ("nodes", "nodes/node1", "nodes/node1/qemu-server", "ha"):
         q(actors.fs, MakeDir(path=path))
     q(actors.fs, CreateFile(path="nodes/node1/qemu-server/100.conf"))
@@ -122,7 +128,7 @@ def test_version_and_vmlist_from_snapshots_equal_the_status_actors(
 
 def test_status_values_are_read_from_the_status_snapshot(start_daemon: Callable[..., main.Actors]) -> None:
     actors = start_daemon(local=True)
-    files = actors.status_files()
+    files = actors.status_files
     with pytest.raises(NotFound):
         files.status_value("", "kv/test")
     q(actors.status, SetStatus(key="kv/test", value=b"one\0"))
@@ -131,3 +137,48 @@ def test_status_values_are_read_from_the_status_snapshot(start_daemon: Callable[
     assert files.status_value("", "kv/test") == q(actors.status, GetStatus(key="kv/test", nodename=""))
     with pytest.raises(NotFound):
         files.status_value("node9", "kv/test")
+
+
+def test_cluster_log_and_rrd_dump_are_read_from_the_status_snapshot(
+    start_daemon: Callable[..., main.Actors],
+) -> None:
+    actors = start_daemon(local=True)
+    files = actors.status_files
+    for i in range(60):
+        q(
+            actors.status,
+            LogClusterMessage(
+                priority=6, ident="root@pam" if i % 2 else "me", tag="t", msg=b"m%d" % i, pid=1
+            ),
+        )
+    # published before the answer: the last message is already there
+    newest = json.loads(files.cluster_log(1, "") or b"")["data"]
+    assert [d["msg"] for d in newest] == ["m59"]
+    for limit, user in ((50, ""), (3, "root@pam"), (200, "me"), (1, "nobody")):
+        asked = q(actors.status, GetClusterLog(max_entries=limit, user=user))
+        assert files.cluster_log(limit, user) == asked.encode(), (limit, user)
+    assert files.text(".clusterlog") == q(actors.status, GetClusterLog(max_entries=50, user="")).encode()
+    q(actors.status, SetStatus(key="rrd/pve2-node/node1", value=b"100:0:1:2\0"))
+    made = files.rrd_dump()
+    assert made == (b"pve2-node/node1:100:0:1:2\n", True)
+    assert files.text(".rrd") == made[0]  # the same dump for 2 s, as the original
+    assert files.rrd_dump() == (made[0], False)
+
+
+def test_rrd_dump_is_remade_every_two_seconds_and_skips_old_entries() -> None:
+    clock = [1_000_000.0]
+    status = Published(
+        StatusSnapshot(
+            texts=pmap(), nodename="n1", rrd=(("old", "1:2", 1_000_000.0 - 301), ("new", "3:4", 1_000_000.0))
+        )
+    )
+    files = StatusFiles(Published(empty_snapshot()), status, wallclock=lambda: clock[0])
+    assert files.rrd_dump() == (b"new:3:4\n", True)
+    status.publish(replace(status.value, rrd=(("new", "3:4", 1_000_000.0), ("more", "5:6", 1_000_001.0))))
+    clock[0] += 1.9
+    assert files.rrd_dump() == (b"new:3:4\n", False)  # cached
+    clock[0] += 0.1
+    assert files.rrd_dump() == (b"new:3:4\nmore:5:6\n", True)
+    clock[0] += 298.5  # "new" is older than 300 s now, "more" not yet
+    assert files.rrd_dump() == (b"more:5:6\n", True)
+    assert files.text(".rrd") == b"more:5:6\n"

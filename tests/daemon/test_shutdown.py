@@ -17,7 +17,7 @@ import main
 from daemon.options import Options
 from daemon.process import LOCKFILE_NAME, stop_each
 from memdb.snapshot import Published, empty_snapshot
-from status.published import EMPTY_STATUS
+from status.published import EMPTY_STATUS, StatusFiles
 
 TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 0.5
@@ -111,12 +111,14 @@ def test_a_stuck_actor_does_not_stop_the_shutdown(
 ) -> None:
     opts = options(tmp_path)
     stopped: list[str] = []
+    tree, published = Published(empty_snapshot()), Published(EMPTY_STATUS)
     actors = main.Actors(
         db=Recorder.start("db", stopped),
         status=Recorder.start("status", stopped),
         fs=Stuck.start(stopped, release),
-        tree=Published(empty_snapshot()),
-        published=Published(EMPTY_STATUS),
+        tree=tree,
+        published=published,
+        status_files=StatusFiles(tree, published),
         corosync=(Recorder.start("cluster", stopped), Recorder.start("quorum", stopped)),
         poller=Part("poller", stopped),
         ticker=Part("ticker", stopped),

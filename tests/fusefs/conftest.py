@@ -27,7 +27,7 @@ from daemon.options import Options
 from fusefs.operations import PveOperations
 from memdb.loader import load_memdb, normalise_row
 from memdb.snapshot import Published, empty_snapshot
-from status.published import EMPTY_STATUS
+from status.published import EMPTY_STATUS, StatusFiles
 from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
 from tests.vectors import VECTORS
 
@@ -126,10 +126,17 @@ def start_pve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
         status = StatusActor.start(NODENAME, published=published)
         tree = Published(empty_snapshot())
         fs = FsActor.start(db, status, quorate=False, tree=tree)
-        actors = main.Actors(db=db, status=status, fs=fs, tree=tree, published=published)
+        actors = main.Actors(
+            db=db,
+            status=status,
+            fs=fs,
+            tree=tree,
+            published=published,
+            status_files=StatusFiles(tree, published),
+        )
         main.load_tree(actors, _options(db_path, local=local))
         ops = PveOperations(
-            fs, status, tree, actors.status_files(), nodename=NODENAME, www_gid=WWW_GID, timeout=TIMEOUT
+            fs, status, tree, actors.status_files, nodename=NODENAME, www_gid=WWW_GID, timeout=TIMEOUT
         )
         pve = Pve(actors, ops, db_path)
         started.append(pve)

@@ -94,7 +94,7 @@ def test_status_actor_told_and_asked_failures(make_daemon: Callable[..., Daemon]
     pve.path("user.cfg").write_bytes(b"user:root@pam:1:0:::::\n")  # tracked: tells TreeChanged
     failure_logged(pve, "StatusActor", "TreeChanged")
     # an asked one: stat of a status file answers EIO once
-    code, took = timed_errno(lambda: pve.path(".clusterlog").stat())  # rendered when asked
+    code, took = timed_errno(lambda: pve.path(".health").stat())  # the one status file asked for
     assert (code, took < PROMPT_S) == (errno.EIO, True)
     failure_logged(pve, "StatusActor", "RenderStatusFile")
     serves(pve)

@@ -42,6 +42,12 @@ class AskedStatusFiles(StatusFiles):
     def status_value(self, nodename: str, key: str) -> bytes | None:
         return None
 
+    def cluster_log(self, limit: int, user: str) -> bytes | None:
+        return None
+
+    def rrd_dump(self) -> tuple[bytes, bool] | None:
+        return None
+
 
 def no_texts() -> StatusFiles:
     """Status files that are all asked for (the status actor here is a script)."""
