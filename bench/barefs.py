@@ -36,6 +36,10 @@ class BareFs(Operations):  # type: ignore[misc]
         self._dirs: dict[str, set[str]] = {"/": set()}
         self._files: dict[str, bytes] = {}
         self._mtime: dict[str, float] = {"/": now}
+        # a status file of a one-node cluster's size: fsbench's "members" loop reads it on both mounts
+        self._files["/.members"] = b'{\n"nodename": "bench",\n"version": 0\n}\n'
+        self._mtime["/.members"] = now
+        self._dirs["/"].add(".members")
 
     def _parent(self, path: str) -> tuple[str, str]:
         head, _, name = path.rpartition("/")

@@ -181,6 +181,12 @@ def bare_floor(report: Report, root: Path, quick: bool) -> None:
                 statistics.median(base),
                 "s",
             )
+        report.add(
+            ".members reads/s vs a bare fusepy file of its size",
+            statistics.median(samples[str(pve.mount)]["members"]),
+            statistics.median(samples[str(bare_mount)]["members"]),
+            "reads/s",
+        )
         (pve.mount / "bench.cfg").write_bytes(FILE)
         with tempfile.TemporaryDirectory() as tmp:
             binary = ipc_compiled.build(Path(tmp))
