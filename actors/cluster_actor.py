@@ -26,6 +26,7 @@ from actors.kvstore_app import KvstoreApp
 from actors.messages import (
     BroadcastKv,
     BroadcastLog,
+    DcdbApplyFailed,
     FdReadable,
     GetServiceStates,
     MembershipChanged,
@@ -37,7 +38,7 @@ from actors.messages import (
 )
 from actors.serving import ServingActor
 from bindings.libcpg import CpgHandle
-from dfsm import Dfsm, DfsmApp, LocalResult, Member
+from dfsm import Dfsm, DfsmApp, DfsmFatal, DfsmLeave, LocalResult, Member
 from errors import ClusterBusy, NotPermitted
 from wire import kvstore
 from wire.dcdb import DcdbMessageType, encode_payload
@@ -72,8 +73,9 @@ class ClusterActor(ServingActor):
     ``confirm`` (the default) makes a change's writer wait until a majority is known to hold it
     (actors/confirm.py); without it writers are answered at local delivery, as the original.
 
-    Accepts: Propose (from the fs actor), BroadcastKv and BroadcastLog (from the status
-    actor), QuorumChanged, RingQuorum, Tick, FdReadable (poller, ticker); GetServiceStates.
+    Accepts: Propose and DcdbApplyFailed (from the fs actor), BroadcastKv and BroadcastLog
+    (from the status actor), QuorumChanged, RingQuorum, Tick, FdReadable (poller, ticker);
+    GetServiceStates.
     """
 
     def __init__(
@@ -153,6 +155,10 @@ class ClusterActor(ServingActor):
                 return None
             case BroadcastLog(entry=entry):
                 self._broadcast(kvstore.KvstoreMessageType.LOG, entry)
+                return None
+            case DcdbApplyFailed(reason=reason, fatal=fatal):
+                failure = DfsmFatal("NORMAL", reason) if fatal else DfsmLeave("NORMAL", reason)
+                self._dcdb.fail(failure, "deliver failed")
                 return None
             case RingQuorum(ring_seq=seq, quorate=quorate):
                 self._dcdb.ring_quorum(seq, quorate)
@@ -238,6 +244,7 @@ class ClusterActor(ServingActor):
             me=lambda: Member(nodeid, os.getpid()),
             send_unlock=self._send_unlock,
             is_lowest=lambda: self._dcdb.dfsm is not None and self._dcdb.dfsm.is_lowest_nodeid,
+            waited=self._dcdb.waits_for,
         )
         return self._new_dfsm(self._dcdb_app, DCDB_PROTOCOL_VERSION, nodeid, "dcdb")
 
@@ -258,7 +265,7 @@ class ClusterActor(ServingActor):
         self._dcdb.verify_request()
 
     def _finish(self, result: LocalResult, waiter: pykka.Future[Any] | None) -> None:
-        """Answer the writer that waits for message ``result.count``."""
+        """Message ``result.count`` of ours is settled: answer its writer, now or once applied."""
         app = self._dcdb_app
         outcome = app.outcomes.pop(result.count, None) if app is not None else None
         if waiter is None:
@@ -269,7 +276,5 @@ class ClusterActor(ServingActor):
             )
         elif outcome is None:
             waiter.set_exception(_error(NotPermitted(reason="this node left the cluster while applying it")))
-        elif outcome[0]:
-            waiter.set_exception(outcome[1])
         else:
-            waiter.set(outcome[1])
+            outcome.done(waiter)  # the fs actor's result, as soon as it has applied it

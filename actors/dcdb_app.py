@@ -1,16 +1,15 @@
 """The DCDB application of the DFSM (dcdb.c), run inside the cluster actor.
 
 Its callbacks ask the fs actor, which owns the tree: the index for STATE, the UPDATE records
-the leader sends, the atomic commit on an out-of-date node, the application of every
-delivered message, the verify checksum. The fs actor never asks the cluster actor back.
+the leader sends, the atomic commit on an out-of-date node, the verify checksum. Delivered
+messages are told (the fs actor applies them in order; asks made later queue behind them). The
+fs actor never asks the cluster actor back.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 import pykka
@@ -25,10 +24,11 @@ from actors.messages import (
     Request,
     ask,
 )
+from actors.outcome import ChangeOutcome
 from dcdb.apply import Delivered
 from dcdb.sync import choose_leader, parse_states, synced_members, update_inodes
 from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
-from errors import ErrorLatched, NotQuorate, PmxcfsError, WireFormatError
+from errors import ErrorLatched, WireFormatError
 from wire.dcdb import (
     DcdbMessageType,
     UnlockMessage,
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 FS_TIMEOUT_S = 60.0
 """How long a callback waits for the fs actor (a commit of a large tree takes a while)."""
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-Outcome = tuple[bool, Any]
-"""(failed, value or exc_info) of one of this node's own messages."""
-
 
 class DcdbApp:
     """DfsmApp for the config tree; ``outcomes`` keeps the results of this node's messages."""
@@ -57,15 +53,19 @@ class DcdbApp:
         me: Callable[[], Member],
         send_unlock: Callable[[bytes], None],
         is_lowest: Callable[[], bool],
+        waited: Callable[[int], bool] = lambda count: True,
     ) -> None:
         self._fs = fs
+        self._waited = waited
+        """Whether a writer waits for this node's message ``count`` (only those get an outcome)."""
         self._me = me
         self._send_unlock = send_unlock
         self._is_lowest = is_lowest
         self._master: bytes | None = None
         self._updates: list[UpdateRecord] = []
-        self.outcomes: dict[int, Outcome] = {}
-        """count -> outcome of this node's own messages, taken by the cluster actor."""
+        self.outcomes: dict[int, ChangeOutcome] = {}
+        """count -> where this node's own message ends, taken by the cluster actor when the
+        message is settled (actors/outcome.py)."""
 
     @property
     def verifies(self) -> bool:
@@ -134,7 +134,11 @@ class DcdbApp:
         """DCDB has no confchg callback of its own."""
 
     def deliver(self, sender: Member, subtype: int, payload: bytes, time: int, count: int) -> int:
-        """Apply one message in total order; this node's own outcome is kept for its sender."""
+        """Hand one message in total order to the fs actor (told: this thread goes on at once).
+
+        The fs actor applies it and reports this node's own message to its outcome, kept here
+        for the cluster actor; a node that can't apply it leaves through DcdbApplyFailed.
+        """
         try:
             message = decode_payload(subtype, payload)
         except WireFormatError as exc:
@@ -143,26 +147,13 @@ class DcdbApp:
             assert isinstance(message, UnlockMessage)
             self._answer_unlock_request(message, payload)
             return 0
-        delivered = Delivered(
-            subtype=subtype, message=message, sender=sender.nodeid, time=time, local=sender == self._me()
-        )
-        try:
-            result = ask(self._fs, ApplyDelivered(delivered=delivered), timeout=FS_TIMEOUT_S)
-        except NotQuorate as exc:
-            raise DfsmLeave("NORMAL", "received write while not quorate - trigger resync") from exc
-        except ErrorLatched as exc:
-            raise DfsmFatal("NORMAL", str(exc)) from exc
-        except PmxcfsError:
-            self._keep(sender, count, (True, sys.exc_info()))
-            return 0
-        except (pykka.Timeout, pykka.ActorDeadError) as exc:
-            raise DfsmLeave("NORMAL", f"fs actor did not answer: {exc}") from exc
-        self._keep(sender, count, (False, result))
-        return int(result)
-
-    def _keep(self, sender: Member, count: int, outcome: Outcome) -> None:
-        if sender == self._me():
+        local = sender == self._me()
+        delivered = Delivered(subtype=subtype, message=message, sender=sender.nodeid, time=time, local=local)
+        outcome = ChangeOutcome() if local and self._waited(count) else None
+        if outcome is not None:
             self.outcomes[count] = outcome
+        self._fs.tell(ApplyDelivered(delivered=delivered, outcome=outcome))
+        return 0
 
     def _answer_unlock_request(self, message: UnlockMessage, payload: bytes) -> None:
         """Only the lowest node checks the lock's age and, if expired, multicasts UNLOCK."""

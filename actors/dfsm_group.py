@@ -20,7 +20,7 @@ from actors.corosync_service import Service, retry
 from actors.fdpoller import FdPoller
 from actors.messages import GroupModeChanged, ServiceStateChanged
 from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
-from dfsm import Action, Dfsm, Leave, LocalResult, Member, ModeChanged, Multicast
+from dfsm import Action, Dfsm, DfsmLeave, Leave, LocalResult, Member, ModeChanged, Multicast
 from errors import CsError
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,17 @@ class DfsmGroup:
         self.run(actions)
         self._answer()
         return True
+
+    def waits_for(self, count: int) -> bool:
+        """Whether a sender waits for the result of this node's message ``count``."""
+        return count in self._waiters
+
+    def fail(self, failure: DfsmLeave, context: str) -> None:
+        """The application failed between dispatches: the DFSM leaves, the connection closes."""
+        if self.dfsm is not None and self.connected:
+            self.run(self.dfsm.fail(failure, context))
+            self._answer()
+            self._leave_if_asked()
 
     def verify_request(self) -> None:
         """The hourly VERIFY_REQUEST (only the lowest node in SYNCED sends one)."""

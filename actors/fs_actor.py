@@ -25,6 +25,7 @@ from actors.messages import (
     CommitPending,
     CommitSync,
     CreateFile,
+    DcdbApplyFailed,
     Deferred,
     GetChecksum,
     GetIndex,
@@ -50,6 +51,7 @@ from actors.messages import (
     WriteFile,
     ask,
 )
+from actors.outcome import ChangeOutcome
 from actors.refusals import RefusalLog, ReportingFuture
 from actors.serving import ServingActor
 from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
@@ -60,6 +62,7 @@ from errors import (
     ErrorLatched,
     InternalError,
     NotFound,
+    NotPermitted,
     NotQuorate,
     PmxcfsError,
     StorageError,
@@ -151,6 +154,9 @@ class FsActor(ServingActor):
         """Rows of files created or written through a handle, by inode, not yet committed."""
         self._pending_version: StoreChange | None = None
         """The version row of the last deferred change."""
+        self._out_of_sync: str | None = None
+        """Why a delivered change could not be applied: later ones are not applied either,
+        until the next sync round (GetIndex) brings the tree back in step."""
 
     def receive(self, message: object) -> object:
         """Dispatch one message; asked errors go back to the caller."""
@@ -163,14 +169,15 @@ class FsActor(ServingActor):
                 return self._memdb.readdir(path)
             case GetStatFs():
                 return self._memdb.statfs()
-            case GetIndex():
+            case GetIndex():  # a sync round begins: what it brings replaces what was skipped
+                self._out_of_sync = None
                 return self._memdb.encode_index()
             case QuorumChanged(quorate=quorate) | SetQuorate(quorate=quorate):
                 self._quorate = quorate
                 self.tree.publish(self.tree.value.with_writable(quorate))
                 return None
-            case ApplyDelivered(delivered=delivered):
-                return self._apply_delivered(delivered)
+            case ApplyDelivered(delivered=delivered, outcome=outcome):
+                return self._on_delivered(delivered, outcome)
             case CheckUnlock(message=unlock):
                 return unlock_due(self._memdb, unlock)
             case BuildUpdates(inodes=inodes):
@@ -315,6 +322,44 @@ class FsActor(ServingActor):
         """Commit the deferred rows now (a close or fsync of a written file)."""
         if self._pending_version is not None:
             self._persist(self._pending_version)
+
+    def _on_delivered(self, delivered: Delivered, outcome: ChangeOutcome | None) -> int | None:
+        """Apply a delivered change; its result goes to ``outcome`` (our own) and is returned.
+
+        A tree error (ENOENT and the like) is the change's result on every node. If the node
+        cannot apply changes (not quorate, or a failed commit latched), it must leave the group
+        and resync (or stop): the cluster actor is told, and nothing is applied until then.
+        """
+        try:
+            if self._out_of_sync is not None:
+                raise NotPermitted(
+                    reason=f"this node left the cluster while applying it ({self._out_of_sync})"
+                )
+            result = self._apply_delivered(delivered)
+        except (NotQuorate, ErrorLatched) as exc:
+            fatal = isinstance(exc, ErrorLatched)
+            self._out_of_sync = "database write failed" if fatal else "received write while not quorate"
+            if self._cluster is not None:
+                self._cluster.tell(
+                    DcdbApplyFailed(reason=f"{self._out_of_sync} - trigger resync", fatal=fatal)
+                )
+            if outcome is not None:
+                outcome.failed(NotPermitted(reason="this node left the cluster while applying it"))
+            return None
+        except PmxcfsError as exc:
+            if outcome is None:
+                log.debug("delivered change refused here too: %s", exc)
+                return None
+            outcome.failed(exc)
+            return None
+        if outcome is not None:
+            outcome.applied(result)
+        return result
+
+    def recover(self, message: object) -> None:
+        """A bug while applying our own delivered change: its writer gets EIO."""
+        if isinstance(message, ApplyDelivered) and message.outcome is not None:
+            message.outcome.failed(InternalError("ApplyDelivered", "failed to apply the change"))
 
     def _apply_delivered(self, delivered: Delivered) -> int:
         """Apply a delivered DCDB message, as the sender's node id at the sender's time."""

@@ -17,6 +17,8 @@ from wire.kvstore import ClogEntry
 if TYPE_CHECKING:
     import pykka
 
+    from actors.outcome import ChangeOutcome
+
 
 T = TypeVar("T")
 
@@ -217,14 +219,24 @@ class Propose:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ApplyDelivered(Request[int]):
-    """A DCDB message delivered in total order: apply it; answers the tree's result.
+class ApplyDelivered:
+    """A DCDB message delivered in total order: apply it (told; nobody waits for the fs actor).
 
-    Tree errors (ENOENT and the like) are the message's result; NotQuorate means the node
-    must leave and resync; ErrorLatched means the cluster engine must stop.
+    ``outcome`` (this node's own changes) hears the tree's result or error (ENOENT and the
+    like). NotQuorate or ErrorLatched mean the node must leave and resync (or stop): the fs
+    actor applies nothing more until the next sync and tells the cluster actor DcdbApplyFailed.
     """
 
     delivered: Delivered
+    outcome: ChangeOutcome | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DcdbApplyFailed:
+    """The fs actor could not apply a delivered change: the dcdb group leaves (``fatal``: stops)."""
+
+    reason: str
+    fatal: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

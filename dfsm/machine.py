@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from dfsm.actions import Action, Leave, LocalResult, Mode, Multicast
-from dfsm.app import DfsmFatal, Member
+from dfsm.app import DfsmFatal, DfsmLeave, Member
 from dfsm.core import ZERO_EPOCH
 from dfsm.members import SyncInfo
 from dfsm.sync import DfsmSync
@@ -114,6 +114,10 @@ class Dfsm(DfsmSync):
     def finalize(self) -> list[Action]:
         """dfsm_finalize (corosync went away or shutdown): abort every waiter."""
         return self._run(self._finalize)
+
+    def fail(self, failure: DfsmLeave, context: str) -> list[Action]:
+        """The application failed outside a callback: LEAVE (and ERROR first if ``failure`` is fatal)."""
+        return self._run(lambda: self._fail(failure, context))
 
     def set_error_mode(self) -> list[Action]:
         """dfsm_set_errormode: the application hit a serious internal error (mode ERROR, permanent)."""

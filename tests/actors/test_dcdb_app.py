@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pykka
 import pytest
 
 from actors.db_actor import DbActor
@@ -60,18 +61,31 @@ def app(fs, *, lowest: bool = True, sent: Sent | None = None) -> DcdbApp:
     return DcdbApp(fs, me=lambda: ME, send_unlock=sent or Sent(), is_lowest=lambda: lowest)
 
 
+def settled(dcdb: DcdbApp, count: int) -> pykka.ThreadingFuture:
+    """The writer of message ``count``, answered once the fs actor applied it."""
+    writer = pykka.ThreadingFuture()
+    dcdb.outcomes.pop(count).done(writer)
+    return writer
+
+
 def test_own_results_are_kept_for_the_waiting_writer(fs) -> None:
     dcdb = app(fs)
     payload = encode_fuse(FuseMessage(path="f"))
     assert dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1234, 7) == 0
-    assert dcdb.outcomes.pop(7) == (False, 0)
-    assert dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1235, 8) == 0
-    failed, info = dcdb.outcomes.pop(8)
-    assert failed
-    assert isinstance(info[1], AlreadyExists)
+    assert settled(dcdb, 7).get(timeout=5) == 0
+    dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1235, 8)
+    with pytest.raises(AlreadyExists):
+        settled(dcdb, 8).get(timeout=5)
     dcdb.deliver(OTHER, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1236, 3)
     assert 3 not in dcdb.outcomes  # only this node's own messages have a waiter
     assert q(fs, Lookup(path="d")).attr.writer == OTHER.nodeid
+
+
+def test_no_outcome_is_kept_when_nobody_waits(fs) -> None:
+    dcdb = DcdbApp(fs, me=lambda: ME, send_unlock=Sent(), is_lowest=lambda: True, waited=lambda count: False)
+    dcdb.deliver(ME, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1, 9)
+    assert dcdb.outcomes == {}
+    assert q(fs, Lookup(path="d")).attr.writer == ME.nodeid  # applied all the same
 
 
 def test_a_malformed_message_makes_the_node_leave(fs) -> None:

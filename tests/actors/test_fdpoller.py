@@ -60,6 +60,9 @@ class Pipes:
         self._fds += [r, w]
         return r, w
 
+    def adopt(self, fd: int) -> None:
+        self._fds.append(fd)
+
     def close(self, fd: int) -> None:
         os.close(fd)
         self._fds.remove(fd)
@@ -185,6 +188,25 @@ def test_closed_fd_is_reported_broken(poller: FdPoller, pipes: Pipes) -> None:
     owner = Owner()
     poller.watch(r, owner)  # type: ignore[arg-type]  # POLLNVAL
     assert owner.next() == FdReadable(fd=r, broken=True)
+
+
+def test_a_reused_fd_number_is_watched_anew(poller: FdPoller, pipes: Pipes) -> None:
+    r, w = pipes.new()
+    owner = Owner()
+    poller.watch(r, owner)  # type: ignore[arg-type]
+    os.write(w, b"x")
+    assert owner.next() == FdReadable(fd=r)
+    pipes.close(r)  # closed without forget: epoll drops it by itself
+    r2, w2 = pipes.new()
+    if r2 != r:  # the same fd number, another pipe
+        os.dup2(r2, r)
+        pipes.close(r2)
+        pipes.adopt(r)
+    poller.watch(r, owner)  # type: ignore[arg-type]
+    barrier(poller, pipes)
+    assert owner.drained() == []
+    os.write(w2, b"y")
+    assert owner.next() == FdReadable(fd=r, broken=False)
 
 
 def test_dead_owner_does_not_stop_the_poller(poller: FdPoller, pipes: Pipes) -> None:

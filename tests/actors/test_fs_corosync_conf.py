@@ -23,6 +23,7 @@ from actors.messages import (
     OpenStore,
     PrepareStore,
 )
+from actors.outcome import ChangeOutcome
 from daemon.corosync_conf import HostCorosyncConf
 from dcdb.apply import Delivered
 from errors import NotFound
@@ -78,7 +79,11 @@ def fs(db_ref: pykka.ActorRef[Any], host: HostCorosyncConf) -> Iterator[FsActor]
 def deliver(fs: FsActor, subtype: DcdbMessageType, path: str, *, local: bool = False, **kw: Any) -> object:
     message = FuseMessage(path=path, **kw)
     delivered = Delivered(subtype=subtype, message=message, sender=2, time=T, local=local)
-    return fs.on_receive(ApplyDelivered(delivered=delivered))
+    writer: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+    outcome = ChangeOutcome()
+    outcome.done(writer)
+    fs.on_receive(ApplyDelivered(delivered=delivered, outcome=outcome))
+    return writer.get(timeout=0)  # the tree's result, or its error raised here
 
 
 def write_conf(fs: FsActor, path: str, data: bytes, *, local: bool = False) -> None:

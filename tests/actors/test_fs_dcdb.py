@@ -2,62 +2,100 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pykka
 import pytest
 
 import main
 from actors.messages import (
-    ApplyDelivered,
+    AttachCluster,
     BuildUpdates,
     CommitSync,
+    DcdbApplyFailed,
     GetChecksum,
     GetIndex,
     Lookup,
     QuorumChanged,
     ReadFile,
+    Request,
 )
 from dcdb.apply import Delivered
-from errors import AlreadyExists, ErrorLatched, NotFound, NotQuorate
+from errors import AlreadyExists, ErrorLatched, NotFound, NotPermitted
 from memdb.checksum import tree_checksum
 from tests.actors.conftest import q
+from tests.fakes.fake_cluster import apply
 from wire.dcdb import DcdbMessageType, FuseMessage, decode_index
 
 T = 1_800_000_000
 
 
-def fuse(
-    subtype: DcdbMessageType, path: str, *, sender: int = 3, time: int = T, **kw: object
-) -> ApplyDelivered:
+def fuse(subtype: DcdbMessageType, path: str, *, sender: int = 3, time: int = T, **kw: object) -> Delivered:
     message = FuseMessage(path=path, **kw)  # type: ignore[arg-type]
-    return ApplyDelivered(delivered=Delivered(subtype=subtype, message=message, sender=sender, time=time))
+    return Delivered(subtype=subtype, message=message, sender=sender, time=time)
 
 
 def test_delivered_changes_take_writer_and_mtime_from_the_message(daemon: main.Actors) -> None:
-    assert q(daemon.fs, fuse(DcdbMessageType.MKDIR, "d", sender=2, time=T)) == 0
-    assert q(daemon.fs, fuse(DcdbMessageType.CREATE, "d/f", sender=3, time=T + 1)) == 0
-    assert q(daemon.fs, fuse(DcdbMessageType.WRITE, "d/f", sender=3, time=T + 2, data=b"hello")) == 5
+    assert apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "d", sender=2, time=T)) == 0
+    assert apply(daemon.fs, fuse(DcdbMessageType.CREATE, "d/f", sender=3, time=T + 1)) == 0
+    assert apply(daemon.fs, fuse(DcdbMessageType.WRITE, "d/f", sender=3, time=T + 2, data=b"hello")) == 5
     attr = q(daemon.fs, Lookup(path="d/f")).attr
     assert (attr.writer, attr.mtime, attr.size) == (3, T + 2, 5)
-    assert q(daemon.fs, fuse(DcdbMessageType.MTIME, "d/f", sender=2, offset=1234)) == 0
+    assert apply(daemon.fs, fuse(DcdbMessageType.MTIME, "d/f", sender=2, offset=1234)) == 0
     attr = q(daemon.fs, Lookup(path="d/f")).attr
     assert (attr.writer, attr.mtime) == (2, 1234)
-    assert q(daemon.fs, fuse(DcdbMessageType.WRITE, "d/f", offset=2, flags=1)) == 0
+    assert apply(daemon.fs, fuse(DcdbMessageType.WRITE, "d/f", offset=2, flags=1)) == 0
     assert q(daemon.fs, ReadFile(path="d/f", size=10, offset=0)) == b"he"
 
 
 def test_tree_errors_are_the_message_result(daemon: main.Actors) -> None:
-    q(daemon.fs, fuse(DcdbMessageType.CREATE, "f"))
+    apply(daemon.fs, fuse(DcdbMessageType.CREATE, "f"))
     with pytest.raises(AlreadyExists):
-        q(daemon.fs, fuse(DcdbMessageType.CREATE, "f"))
+        apply(daemon.fs, fuse(DcdbMessageType.CREATE, "f"))
     with pytest.raises(NotFound):
-        q(daemon.fs, fuse(DcdbMessageType.DELETE, "missing"))
+        apply(daemon.fs, fuse(DcdbMessageType.DELETE, "missing"))
 
 
-def test_a_delivery_without_quorum_is_refused(daemon: main.Actors) -> None:
+def test_a_delivery_without_quorum_makes_the_node_leave_and_skip_until_the_next_sync(
+    daemon: main.Actors,
+) -> None:
+    cluster = Recorder.start()
+    q(daemon.fs, AttachCluster(cluster=cluster))
     daemon.fs.tell(QuorumChanged(quorate=False))
-    with pytest.raises(NotQuorate):
-        q(daemon.fs, fuse(DcdbMessageType.MKDIR, "d"))
+    with pytest.raises(NotPermitted):
+        apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "d"))
+    assert q(cluster, Told()) == [
+        DcdbApplyFailed(reason="received write while not quorate - trigger resync", fatal=False)
+    ]
+    daemon.fs.tell(QuorumChanged(quorate=True))
+    # quorate again, but the tree missed a change: nothing more is applied until a sync round
+    with pytest.raises(NotPermitted):
+        apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "e"))
+    assert q(daemon.fs, Lookup(path="e")).attr is None
+    q(daemon.fs, GetIndex())  # the next sync round begins
+    assert apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "e")) == 0
+    assert q(daemon.fs, Lookup(path="e")).attr is not None
+    cluster.stop()
+
+
+@dataclass(frozen=True)
+class Told(Request[list[object]]):
+    """What the recorder was told so far."""
+
+
+class Recorder(pykka.ThreadingActor):
+    """Stands in for the cluster actor: keeps what the fs actor tells it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: list[object] = []
+
+    def on_receive(self, message: object) -> object:
+        if isinstance(message, Told):
+            return list(self.told)
+        self.told.append(message)
+        return None
 
 
 def test_commit_sync_takes_the_leaders_tree_and_survives_a_restart(
@@ -65,9 +103,9 @@ def test_commit_sync_takes_the_leaders_tree_and_survives_a_restart(
 ) -> None:
     leader = start_daemon(local=True)
     for name in ("a", "b", "c"):
-        q(leader.fs, fuse(DcdbMessageType.CREATE, name))
-        q(leader.fs, fuse(DcdbMessageType.WRITE, name, data=name.encode() * 4))
-    q(leader.fs, fuse(DcdbMessageType.DELETE, "b"))
+        apply(leader.fs, fuse(DcdbMessageType.CREATE, name))
+        apply(leader.fs, fuse(DcdbMessageType.WRITE, name, data=name.encode() * 4))
+    apply(leader.fs, fuse(DcdbMessageType.DELETE, "b"))
     master = q(leader.fs, GetIndex())
     every_inode = tuple(entry.inode for entry in decode_index(master).entries)
     records = q(leader.fs, BuildUpdates(inodes=every_inode))
@@ -76,7 +114,7 @@ def test_commit_sync_takes_the_leaders_tree_and_survives_a_restart(
 
     db_path.rename(tmp_path / "leader.db")
     follower = start_daemon(local=True)
-    q(follower.fs, fuse(DcdbMessageType.CREATE, "only-here"))
+    apply(follower.fs, fuse(DcdbMessageType.CREATE, "only-here"))
     q(follower.fs, CommitSync(master_index=master, records=records))
     assert q(follower.fs, GetIndex()) == master
     assert q(follower.fs, GetChecksum()) == leader_sum
@@ -90,16 +128,17 @@ def test_commit_sync_takes_the_leaders_tree_and_survives_a_restart(
 
 @pytest.mark.allow_error_logs
 def test_a_commit_that_does_not_reproduce_the_master_latches(daemon: main.Actors) -> None:
-    q(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
+    apply(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
     other = bytearray(q(daemon.fs, GetIndex()))
     other[0] ^= 1  # another version: no record can reproduce it
     with pytest.raises(ErrorLatched):
         q(daemon.fs, CommitSync(master_index=bytes(other), records=()))
-    with pytest.raises(ErrorLatched):
-        q(daemon.fs, fuse(DcdbMessageType.CREATE, "y"))
+    with pytest.raises(NotPermitted):  # latched: the node leaves for good, its writer is refused
+        apply(daemon.fs, fuse(DcdbMessageType.CREATE, "y"))
+    assert q(daemon.fs, Lookup(path="y")).attr is None
 
 
 def test_checksum_is_the_tree_checksum(daemon: main.Actors) -> None:
-    q(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
+    apply(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
     assert len(q(daemon.fs, GetChecksum())) == 32
     assert q(daemon.fs, GetChecksum()) != tree_checksum([])

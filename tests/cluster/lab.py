@@ -541,6 +541,7 @@ class CorosyncLab:
         local: bool = True,
         wait: bool = True,
         inject: str = "",
+        wrapper: Sequence[str] = (),
     ) -> NodeDaemon:
         """Run main.py inside node i's netns with every path below ``base_dir``.
 
@@ -549,7 +550,8 @@ class CorosyncLab:
         them all, and ``extra_args`` is appended either way. With ``wait``, returns once stderr
         showed ``] info: mounted `` (the mount is visible on the host: nsenter keeps the mount
         namespace). :meth:`down` stops it if the test doesn't. ``inject`` runs it behind
-        tests/integration/faulty_main.py with that SPEC.
+        tests/integration/faulty_main.py with that SPEC, ``wrapper`` behind that script and its
+        arguments.
         """
         self._node(i)
         if i in self._daemons and self._daemons[i].proc is not None and self._daemons[i].proc.poll() is None:
@@ -564,6 +566,7 @@ class CorosyncLab:
             local=local,
             args=tuple(args) if args is not None else None,
             inject=inject,
+            wrapper=tuple(wrapper),
         )
         self._daemons[i] = daemon
         daemon.start(wait=wait)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tests.cluster.helpers import wait_until, write_errno
@@ -14,7 +14,11 @@ QUORATE_S = 10.0
 
 
 def start_nodes(
-    lab: CorosyncLab, tmp_path: Path, nodes: Sequence[int], extra: Sequence[str] = ()
+    lab: CorosyncLab,
+    tmp_path: Path,
+    nodes: Sequence[int],
+    extra: Sequence[str] = (),
+    wrapper: Callable[[int], Sequence[str]] | None = None,
 ) -> list[NodeDaemon]:
     """Our daemons in cluster mode on tmp_path/pmxcfs<i> (kept across restarts), started side by
     side; returns once each is mounted and accepts a change.
@@ -22,7 +26,8 @@ def start_nodes(
     No write is made before every started daemon logged "node has quorum": a daemon whose DCDB
     group is already synced but that has not learnt quorum yet leaves the group when a peer's
     write arrives (see test_peer_writes_while_nodes_start_nobody_leaves), which would make any
-    test that writes right after the start flaky.
+    test that writes right after the start flaky. ``wrapper(i)`` runs node i's main.py behind
+    a script (bench/counting_main.py).
     """
     daemons = [
         lab.start_pmxcfs(
@@ -31,6 +36,7 @@ def start_nodes(
             ["--corosync-conf", str(lab.corosync_conf_path(i)), *extra],
             local=False,
             wait=False,
+            wrapper=wrapper(i) if wrapper is not None else (),
         )
         for i in nodes
     ]

@@ -1,10 +1,10 @@
 """A fake cluster for in-process tests: total order without corosync.
 
 ``FakeBus`` is one actor that puts every proposal of every node into one order and applies
-it on every node (asking each node's fs actor ``ApplyDelivered``, as the real cluster actor
-does), then answers the proposer with its own node's result. ``FakeClusterActor`` is the
-per-node port: it speaks the real cluster actor's messages (``Propose`` in, ``ApplyDelivered``
-out) and records what its node multicast.
+it on every node (telling each node's fs actor ``ApplyDelivered``, as the real cluster actor
+does, and waiting for its result), then answers the proposer with its own node's result.
+``FakeClusterActor`` is the per-node port: it speaks the real cluster actor's messages
+(``Propose`` in, ``ApplyDelivered`` out) and records what its node multicast.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import pykka
 
 from actors.messages import ApplyDelivered, AttachCluster, Propose, Request, ask
+from actors.outcome import ChangeOutcome
 from dcdb.apply import Delivered
 from errors import PmxcfsError
 from wire.dcdb import DcdbMessageType
@@ -78,8 +79,7 @@ class FakeBus(pykka.ThreadingActor):
         outcome: tuple[bool, Any] | None = None
         for nodeid, fs in self._nodes.items():
             try:
-                result: object = ask(fs, ApplyDelivered(delivered=delivered), timeout=TIMEOUT_S)
-                applied: tuple[bool, Any] = (False, result)
+                applied: tuple[bool, Any] = (False, apply(fs, delivered))
             except PmxcfsError:
                 applied = (True, sys.exc_info())
             if nodeid == broadcast.sender:
@@ -91,6 +91,19 @@ class FakeBus(pykka.ThreadingActor):
                 proposal.reply.set_exception(outcome[1])
             else:
                 proposal.reply.set(outcome[1])
+
+
+def apply(fs: pykka.ActorRef[Any], delivered: Delivered) -> Any:
+    """Tell ``fs`` to apply ``delivered`` as its own change and wait for the tree's result.
+
+    Raises:
+        PmxcfsError: the tree refused it (ENOENT and the like), or the node can't apply it.
+    """
+    waiter: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+    outcome = ChangeOutcome()
+    outcome.done(waiter)  # settled at once: no confirmation here
+    fs.tell(ApplyDelivered(delivered=delivered, outcome=outcome))
+    return waiter.get(timeout=TIMEOUT_S)
 
 
 class FakeClusterActor(pykka.ThreadingActor):

@@ -49,6 +49,8 @@ class Daemon:
     extra_args: tuple[str, ...] = ()
     inject: str = ""
     """Failures to inject into actor handlers (faulty_main.py's SPEC); empty: the plain daemon."""
+    wrapper: tuple[str, ...] = ()
+    """A script and its arguments that run main.py in its place (bench/counting_main.py)."""
     db: Path = field(init=False)
     mount: Path = field(init=False)
     proc: subprocess.Popen[str] | None = field(default=None, init=False)
@@ -62,7 +64,9 @@ class Daemon:
         self.mount = self.base / "mnt"
 
     def entry(self) -> list[str]:
-        """The interpreter and script: main.py, or main.py behind the fault injector."""
+        """The interpreter and script: main.py, or main.py behind the fault injector or a wrapper."""
+        if self.wrapper:
+            return [sys.executable, *self.wrapper]
         if self.inject:
             return [sys.executable, str(REPO / "tests" / "integration" / "faulty_main.py"), self.inject]
         return [sys.executable, str(REPO / "main.py")]
