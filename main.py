@@ -33,7 +33,9 @@ from actors.messages import (
     WriteFile,
     ask,
 )
+from actors.proposer import Proposer
 from actors.quorum_actor import QuorumActor
+from actors.refusals import RefusalLog
 from actors.status_actor import StatusActor
 from daemon import sdnotify
 from daemon.corosync_conf import HostCorosyncConf
@@ -96,6 +98,11 @@ class Actors:
     ipc: IpcServer | None = None
     host_conf: HostCorosyncConf | None = None
     """The host's corosync.conf (--corosync-conf), kept in step with the tree's by the fs actor."""
+    refusals: RefusalLog | None = None
+    """Refused changes, logged once and reported for .health (the fs actor's, and the FUSE
+    threads' when they propose changes themselves in cluster mode)."""
+    proposer: Proposer | None = None
+    """Cluster mode: the FUSE threads send their changes to the cluster actor with it."""
 
     def stop_steps(self) -> list[StopStep]:
         """Every part in reverse start order; the db actor last, so it closes the file."""
@@ -131,7 +138,8 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     )
     host_conf = HostCorosyncConf(opts.corosync_conf)
     tree = Published(empty_snapshot(writable=True))
-    fs = FsActor.start(db, status, quorate=True, host_conf=host_conf, tree=tree)
+    refusals = RefusalLog(status)
+    fs = FsActor.start(db, status, quorate=True, host_conf=host_conf, tree=tree, refusals=refusals)
     return Actors(
         db=db,
         status=status,
@@ -140,6 +148,7 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
         published=published,
         status_files=StatusFiles(tree, published),
         host_conf=host_conf,
+        refusals=refusals,
     )
 
 
@@ -166,7 +175,8 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
     ticker = Ticker()
     for ref in (quorum, cluster):
         ticker.add(ref)
-    return replace(actors, corosync=(cluster, quorum), poller=poller, ticker=ticker)
+    proposer = Proposer(cluster, actors.refusals or RefusalLog(actors.status))
+    return replace(actors, corosync=(cluster, quorum), poller=poller, ticker=ticker, proposer=proposer)
 
 
 def start_ipc(actors: Actors, opts: Options, gid: int) -> Actors:
@@ -248,6 +258,7 @@ def serve(actors: Actors, opts: Options, nodename: str, gid: int, daemon: Daemon
         nodename=nodename,
         www_gid=gid,
         on_ready=ready,
+        proposer=actors.proposer,
     )
     FUSE(operations, opts.mount, fsname="/dev/fuse", encoding=FS_ENCODING, **MOUNT_OPTIONS)
 

@@ -36,7 +36,6 @@ from actors.messages import (
     LookupReply,
     MakeDir,
     Persist,
-    Propose,
     QuorumChanged,
     ReadFile,
     Remove,
@@ -52,7 +51,8 @@ from actors.messages import (
     ask,
 )
 from actors.outcome import ChangeOutcome
-from actors.refusals import RefusalLog, ReportingFuture
+from actors.proposer import Proposer
+from actors.refusals import RefusalLog
 from actors.serving import ServingActor
 from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
@@ -71,10 +71,9 @@ from errors import (
 from memdb.loader import load_memdb
 from memdb.records import Row, StoreChange
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
-from memdb.tree import Applied, MemDb, check_extent
+from memdb.tree import Applied, MemDb
 from status.tracked import TRACKED_FILES, TRACKED_PATHS
 from wire.dcdb import (
-    WRITE_FLAG_TRUNCATE,
     DcdbMessageType,
     FuseMessage,
     UnlockMessage,
@@ -96,26 +95,6 @@ def tracked_paths(applied: Applied) -> tuple[str, ...]:
     return tuple(p for p in applied.paths if p in TRACKED_PATHS)
 
 
-def dcdb_message_for(request: object) -> tuple[DcdbMessageType, FuseMessage] | None:
-    """The DCDB message that carries a file system change request (C: cfs-plug-memdb.c)."""
-    match request:
-        case WriteFile(path=path, data=data, offset=offset):
-            return DcdbMessageType.WRITE, FuseMessage(path=path, data=data, offset=offset)
-        case Truncate(path=path, size=size):
-            return DcdbMessageType.WRITE, FuseMessage(path=path, offset=size, flags=WRITE_FLAG_TRUNCATE)
-        case CreateFile(path=path):
-            return DcdbMessageType.CREATE, FuseMessage(path=path)
-        case MakeDir(path=path):
-            return DcdbMessageType.MKDIR, FuseMessage(path=path)
-        case Remove(path=path):
-            return DcdbMessageType.DELETE, FuseMessage(path=path)
-        case Rename(src=src, dst=dst):
-            return DcdbMessageType.RENAME, FuseMessage(path=src, to=dst)
-        case SetMtime(path=path, mtime=mtime):
-            return DcdbMessageType.MTIME, FuseMessage(path=path, offset=mtime)
-    return None
-
-
 class FsActor(ServingActor):
     """Owns the tree, its vmlist and lock table; applies every change in order.
 
@@ -134,6 +113,7 @@ class FsActor(ServingActor):
         wallclock: Callable[[], float] = time.time,
         host_conf: HostCorosyncConf | None = None,
         tree: Published[TreeSnapshot] | None = None,
+        refusals: RefusalLog | None = None,
     ) -> None:
         super().__init__()
         self.tree = tree if tree is not None else Published(empty_snapshot(writable=quorate))
@@ -149,7 +129,9 @@ class FsActor(ServingActor):
         self._memdb = MemDb(clock=clock)
         self._cluster: pykka.ActorRef[Any] | None = None
         """Cluster mode: changes go there and come back as ApplyDelivered, in total order."""
-        self._refusals = RefusalLog(status, clock=clock, wallclock=wallclock)
+        self._refusals = refusals or RefusalLog(status, clock=clock, wallclock=wallclock)
+        self._proposer: Proposer | None = None
+        """Cluster mode: sends changes to the cluster actor."""
         self._pending: dict[int, Row] = {}
         """Rows of files created or written through a handle, by inode, not yet committed."""
         self._pending_version: StoreChange | None = None
@@ -192,6 +174,7 @@ class FsActor(ServingActor):
                 return self._memdb.checksum()
             case AttachCluster(cluster=cluster):
                 self._cluster = cluster
+                self._proposer = Proposer(cluster, self._refusals)
                 return None
             case LoadTree(rows=rows):
                 self._memdb = load_memdb(rows, clock=self._clock)
@@ -212,6 +195,8 @@ class FsActor(ServingActor):
 
     def _change(self, message: object) -> object:
         """A change request: applied here (local mode) or proposed to the cluster."""
+        if self._proposer is not None:
+            return self._propose(message, self._proposer)  # it reports its refusals itself
         try:
             return self._change_now(message)
         except PmxcfsError as exc:
@@ -219,8 +204,6 @@ class FsActor(ServingActor):
             raise
 
     def _change_now(self, message: object) -> object:
-        if self._cluster is not None:
-            return self._propose(message)
         now = int(self._wallclock()) & 0xFFFFFFFF
         memdb = self._memdb
         match message:
@@ -243,29 +226,20 @@ class FsActor(ServingActor):
             case _:
                 return self.unexpected(message)
 
-    def _propose(self, message: object) -> object:
-        """Cluster mode: multicast the change; the caller's answer comes after its delivery."""
-        proposal = dcdb_message_for(message)
-        if proposal is None:
-            return self.unexpected(message)
-        if not self._quorate:
-            raise NotQuorate(reason="cluster not quorate - the tree is read-only")
-        assert self._cluster is not None
-        match message:  # EFBIG before anything is sent, as memdb checks it first (32-bit wire fields)
-            case WriteFile(path=path, data=data, offset=offset):
-                check_extent(path, offset, len(data))
-            case Truncate(path=path, size=size):
-                check_extent(path, size, 0)
-        if isinstance(message, SetMtime) and message.mtime == 0:
+    def _propose(self, message: object, proposer: Proposer) -> object:
+        """Cluster mode: multicast the change; the caller's answer comes after its delivery.
+
+        The FUSE layer proposes its changes itself (actors/proposer.py); what still comes here
+        is utimens, whose mtime 0 on a lock needs the tree's lock table, and requests of tests.
+        """
+        if isinstance(message, SetMtime) and message.mtime == 0 and self._quorate:
             csum = self._memdb.lock_checksum(message.path)
             if csum is not None:  # an unlock request; the MTIME 0 below then fails with EACCES
                 unlock = UnlockMessage(csum=csum, path=message.path.strip("/"))
-                self._cluster.tell(
-                    Propose(subtype=DcdbMessageType.UNLOCK_REQUEST, message=unlock, reply=None)
-                )
-        reply = ReportingFuture(message, self._refusals)
-        subtype, payload = proposal
-        self._cluster.tell(Propose(subtype=subtype, message=payload, reply=reply))
+                proposer.send_unlock_request(unlock)
+        reply = proposer.send(message, writable=self._quorate)
+        if reply is None:
+            return self.unexpected(message)
         return Deferred(reply)
 
     def _utimens(self, path: str, mtime: int, now: int) -> Applied:

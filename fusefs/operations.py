@@ -2,8 +2,10 @@
 
 Runs on libfuse's threads. It holds only actor references, constants and the fs actor's
 published tree snapshot: tree reads (getattr, readdir, open, read, statfs) read the latest
-immutable snapshot without asking anyone, status files the status actor's (all but .health);
-changes are asked of their actor, with a timeout.
+immutable snapshot without asking anyone, status files the status actor's (all but .health).
+Changes are asked of the fs actor in local mode; in cluster mode they are sent to the cluster
+actor from this thread, as the original multicasts them (actors/proposer.py); either way with a
+timeout.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from actors.messages import (
     WriteStatusFile,
     ask,
 )
+from actors.proposer import Proposer
 from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES
 from errors import PmxcfsError
 from fusefs.errno_map import errno_for
@@ -128,8 +131,11 @@ class PveOperations(Operations):  # type: ignore[misc]
         www_gid: int,
         on_ready: Callable[[], None] | None = None,
         timeout: float = ASK_TIMEOUT_S,
+        proposer: Proposer | None = None,
     ) -> None:
         self._fs = fs
+        self._proposer = proposer
+        """Cluster mode: changes are multicast from the FUSE thread (actors/proposer.py)."""
         self._status = status
         self._tree = tree
         """The fs actor's latest snapshot: tree reads take it (one reference read), never ask."""
@@ -148,6 +154,24 @@ class PveOperations(Operations):  # type: ignore[misc]
         at the handle's flush (its close)."""
         self._warned_tree_health = False
         """A tree entry taking a hidden status file's name was reported (logged once)."""
+
+    def _change(self, message: Request[Any]) -> Any:
+        """A change of the tree: straight to the cluster actor in cluster mode, else to the fs actor.
+
+        Cluster mode multicasts it from this thread, as the original's FUSE thread does, and
+        waits for its result; utimens goes through the fs actor (an unlock needs its locks).
+        """
+        proposer = self._proposer
+        if proposer is None or isinstance(message, SetMtime):
+            return self._ask(self._fs, message)
+        try:
+            reply = proposer.send(message, writable=self._tree.value.writable)
+            assert reply is not None, f"{type(message).__name__} is no DCDB change"
+            return reply.get(timeout=self._timeout)
+        except (PmxcfsError, pykka.Timeout, pykka.ActorDeadError) as exc:
+            code = errno_for(exc)
+            log.debug("%s refused: %s", type(message).__name__, exc)
+            raise FuseOSError(code if code is not None else errno.EIO) from exc
 
     def _ask(self, ref: pykka.ActorRef[Any], message: Request[Any]) -> Any:
         try:
@@ -308,7 +332,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Create an empty file; the mode is ignored."""
         log.debug("create %r", path)
         rel = self._memdb_path(path)
-        self._ask(self._fs, CreateFile(path=rel))  # answered once its snapshot is published
+        self._change(CreateFile(path=rel))  # answered once its snapshot is published
         fi.fh = self._writable_handle()
         fi.direct_io = 1  # as open (the original's create leaves the page cache on)
         return 0
@@ -357,7 +381,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Write to a file (or turn .debug on and off)."""
         kind, rel = self._route(path)
         if kind is Route.MEMDB:
-            written: int = self._ask(self._fs, WriteFile(path=rel, data=data, offset=offset))
+            written: int = self._change(WriteFile(path=rel, data=data, offset=offset))
             return written
         if kind is Route.STATUS:
             answer: int = self._ask(self._status, WriteStatusFile(name=rel, data=data, offset=offset))
@@ -368,7 +392,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Set the exact size (1 MiB at most)."""
         kind, rel = self._route(path)
         if kind is Route.MEMDB:
-            self._ask(self._fs, Truncate(path=rel, size=length))
+            self._change(Truncate(path=rel, size=length))
             return 0
         if kind is Route.STATUS:
             self._ask(self._status, TruncateStatusFile(name=rel))
@@ -380,7 +404,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         log.debug("utimens %r %r", path, times)
         rel = self._memdb_path(path)
         mtime_ns = times[1] if times is not None else time.time_ns()
-        self._ask(self._fs, SetMtime(path=rel, mtime=(mtime_ns // _NS) & 0xFFFFFFFF))
+        self._change(SetMtime(path=rel, mtime=(mtime_ns // _NS) & 0xFFFFFFFF))
         return 0
 
     # ----- directories and names ---------------------------------------------------
@@ -394,25 +418,25 @@ class PveOperations(Operations):  # type: ignore[misc]
     def mkdir(self, path: str, mode: int) -> int:
         """Create a directory; the mode is ignored."""
         log.debug("mkdir %r", path)
-        self._ask(self._fs, MakeDir(path=self._memdb_path(path)))
+        self._change(MakeDir(path=self._memdb_path(path)))
         return 0
 
     def rmdir(self, path: str) -> int:
         """Remove an empty directory."""
         log.debug("rmdir %r", path)
-        self._ask(self._fs, Remove(path=self._memdb_path(path)))
+        self._change(Remove(path=self._memdb_path(path)))
         return 0
 
     def unlink(self, path: str) -> int:
         """Remove a file."""
         log.debug("unlink %r", path)
-        self._ask(self._fs, Remove(path=self._memdb_path(path)))
+        self._change(Remove(path=self._memdb_path(path)))
         return 0
 
     def rename(self, old: str, new: str) -> int:
         """Rename within the tree; the root and plugin names can't take part."""
         log.debug("rename %r -> %r", old, new)
-        self._ask(self._fs, Rename(src=self._memdb_path(old), dst=self._memdb_path(new)))
+        self._change(Rename(src=self._memdb_path(old), dst=self._memdb_path(new)))
         return 0
 
     def chmod(self, path: str, mode: int) -> int:
