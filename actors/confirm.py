@@ -22,8 +22,8 @@ with the totem ring it was delivered in, and settles it by one of these events:
   the old, quorate ring, the change is acknowledged; otherwise it may live only in a minority and
   the writer is told it failed (EBUSY: the outcome is not known, the majority's state wins).
 
-The barriers go to a CPG group of their own that only our daemons join, so nodes running the
-original never see them (corosync filters by group); totem orders all groups on one ring. One
+The barriers go to a CPG group of this node's daemon alone, so other nodes (the original's
+included) never see them (corosync filters by group); totem orders all groups on one ring. One
 barrier is in flight at a time, and it settles every change delivered before it was sent.
 """
 
@@ -42,8 +42,16 @@ from errors import CsError
 
 log = logging.getLogger(__name__)
 
-BARRIER_GROUP = b"pmxcfs_py_barrier_v1"
-"""The barrier group: joined only by this implementation's daemons."""
+BARRIER_GROUP = b"pmxcfs_py_barrier_v2_"
+"""The barrier groups' prefix: each node's daemon joins its own, ``<prefix><nodeid>``, so that
+no other node is woken by its barriers (totem orders every group on one ring all the same)."""
+
+
+def barrier_group(nodeid: int) -> bytes:
+    """The CPG group of node ``nodeid``'s barriers."""
+    return BARRIER_GROUP + str(nodeid).encode()
+
+
 _BARRIER = struct.Struct("<Q")
 
 
@@ -224,7 +232,7 @@ class BarrierChannel:
         try:
             self._nodeid = handle.local_get()
             self._ring = None
-            retry(lambda: handle.join(BARRIER_GROUP))
+            retry(lambda: handle.join(barrier_group(self._nodeid)))
         except BaseException:
             handle.finalize()
             raise

@@ -11,7 +11,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.confirm import BARRIER_GROUP, RINGS_KEPT, Confirmations, Ring
+from actors.confirm import RINGS_KEPT, Confirmations, Ring, barrier_group
 from bindings.libcpg import CpgRingId
 from dfsm import LocalResult
 from errors import CsError
@@ -196,7 +196,7 @@ class Group:
         self.group.barrier._pid = ME.pid  # the barrier filters on this process's pid
         for service in self.group.services:
             assert service.start(0.0, Poller(), None)  # type: ignore[arg-type]
-        assert self.barrier.joined == BARRIER_GROUP
+        assert self.barrier.joined == barrier_group(ME.nodeid) == b"pmxcfs_py_barrier_v2_%d" % ME.nodeid
         self.dcdb.totem(R1)
         self.barrier.totem(R1)
         self.group.ring_quorum(R1.ring_id.seq, True)
@@ -214,7 +214,7 @@ class Group:
         """The last barrier sent comes back (one dispatch of the barrier connection)."""
         if ring is not None:
             self.barrier.totem(ring)
-        self.barrier.callbacks[0](BARRIER_GROUP, nodeid, pid, self.barrier.sent[-1])
+        self.barrier.callbacks[0](barrier_group(ME.nodeid), nodeid, pid, self.barrier.sent[-1])
 
 
 def test_the_writer_waits_for_the_barrier() -> None:
