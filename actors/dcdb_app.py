@@ -19,6 +19,7 @@ from actors.messages import (
     BuildUpdates,
     CheckUnlock,
     CommitSync,
+    DcdbSynced,
     GetChecksum,
     GetIndex,
     Request,
@@ -127,8 +128,9 @@ class DcdbApp:
         return csum
 
     def on_synced(self) -> None:
-        """Nothing to do (the original logs only)."""
+        """The tree is in step with the group's: the fs actor applies deliveries again."""
         log.info("dcdb synced")
+        self._fs.tell(DcdbSynced())
 
     def on_confchg(self, members: Sequence[Member]) -> None:
         """DCDB has no confchg callback of its own."""

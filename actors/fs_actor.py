@@ -26,6 +26,7 @@ from actors.messages import (
     CommitSync,
     CreateFile,
     DcdbApplyFailed,
+    DcdbSynced,
     Deferred,
     GetChecksum,
     GetIndex,
@@ -138,7 +139,7 @@ class FsActor(ServingActor):
         """The version row of the last deferred change."""
         self._out_of_sync: str | None = None
         """Why a delivered change could not be applied: later ones are not applied either,
-        until the next sync round (GetIndex) brings the tree back in step."""
+        until the group has left, rejoined and synced again (DcdbSynced)."""
 
     def receive(self, message: object) -> object:
         """Dispatch one message; asked errors go back to the caller."""
@@ -151,9 +152,11 @@ class FsActor(ServingActor):
                 return self._memdb.readdir(path)
             case GetStatFs():
                 return self._memdb.statfs()
-            case GetIndex():  # a sync round begins: what it brings replaces what was skipped
-                self._out_of_sync = None
+            case GetIndex():
                 return self._memdb.encode_index()
+            case DcdbSynced():  # the sync round brought back (or found) what was skipped
+                self._out_of_sync = None
+                return None
             case QuorumChanged(quorate=quorate) | SetQuorate(quorate=quorate):
                 self._quorate = quorate
                 self.tree.publish(self.tree.value.with_writable(quorate))

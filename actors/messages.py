@@ -224,11 +224,16 @@ class ApplyDelivered:
 
     ``outcome`` (this node's own changes) hears the tree's result or error (ENOENT and the
     like). NotQuorate or ErrorLatched mean the node must leave and resync (or stop): the fs
-    actor applies nothing more until the next sync and tells the cluster actor DcdbApplyFailed.
+    actor tells the cluster actor DcdbApplyFailed and applies nothing more until DcdbSynced.
     """
 
     delivered: Delivered
     outcome: ChangeOutcome | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DcdbSynced:
+    """To the fs actor: the dcdb group is synced again, the tree in step with the cluster."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,7 @@ from actors.messages import (
     MakeDir,
     OpenStore,
     PrepareStore,
+    QuorumChanged,
 )
 from dfsm import DfsmLeave, Member, MemberState
 from errors import AlreadyExists
@@ -147,3 +148,15 @@ def _lock_csum(fs) -> bytes:
         record.inode, record.parent, record.version, record.writer, record.mtime, record.type, record.name
     )
     return entry_checksum(entry)
+
+
+def test_a_failed_delivery_stops_applying_until_the_group_is_synced_again(fs) -> None:
+    dcdb = app(fs)
+    fs.tell(QuorumChanged(quorate=False))
+    dcdb.deliver(OTHER, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1, 1)  # refused
+    fs.tell(QuorumChanged(quorate=True))
+    dcdb.deliver(OTHER, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="e")), 2, 2)  # skipped
+    assert q(fs, Lookup(path="e")).attr is None
+    dcdb.on_synced()  # rejoined and synced (here: alone)
+    dcdb.deliver(OTHER, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="e")), 3, 3)
+    assert q(fs, Lookup(path="e")).attr is not None

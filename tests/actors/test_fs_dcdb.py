@@ -14,6 +14,7 @@ from actors.messages import (
     BuildUpdates,
     CommitSync,
     DcdbApplyFailed,
+    DcdbSynced,
     GetChecksum,
     GetIndex,
     Lookup,
@@ -57,7 +58,7 @@ def test_tree_errors_are_the_message_result(daemon: main.Actors) -> None:
         apply(daemon.fs, fuse(DcdbMessageType.DELETE, "missing"))
 
 
-def test_a_delivery_without_quorum_makes_the_node_leave_and_skip_until_the_next_sync(
+def test_a_delivery_without_quorum_makes_the_node_leave_and_skip_until_synced_again(
     daemon: main.Actors,
 ) -> None:
     cluster = Recorder.start()
@@ -73,7 +74,10 @@ def test_a_delivery_without_quorum_makes_the_node_leave_and_skip_until_the_next_
     with pytest.raises(NotPermitted):
         apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "e"))
     assert q(daemon.fs, Lookup(path="e")).attr is None
-    q(daemon.fs, GetIndex())  # the next sync round begins
+    q(daemon.fs, GetIndex())  # a sync round begins: not yet
+    with pytest.raises(NotPermitted):
+        apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "e"))
+    daemon.fs.tell(DcdbSynced())  # the group left, rejoined and synced (alone, or from a leader)
     assert apply(daemon.fs, fuse(DcdbMessageType.MKDIR, "e")) == 0
     assert q(daemon.fs, Lookup(path="e")).attr is not None
     cluster.stop()
