@@ -137,12 +137,21 @@ class FsActor(ServingActor):
         """Rows of files created or written through a handle, by inode, not yet committed."""
         self._pending_version: StoreChange | None = None
         """The version row of the last deferred change."""
+        self._batched = False
+        """Rows of other nodes' changes wait in ``_pending`` for the mailbox to run empty."""
         self._out_of_sync: str | None = None
         """Why a delivered change could not be applied: later ones are not applied either,
         until the group has left, rejoined and synced again (DcdbSynced)."""
 
     def receive(self, message: object) -> object:
-        """Dispatch one message; asked errors go back to the caller."""
+        """Dispatch one message; then commit other nodes' changes held while more were queued."""
+        try:
+            return self._dispatch(message)
+        finally:
+            if self._batched and self.actor_inbox.empty():
+                self._commit_batch()
+
+    def _dispatch(self, message: object) -> object:
         match message:
             case Lookup(path=path):
                 return LookupReply(self._memdb.getattr(path), self._quorate)
@@ -283,6 +292,7 @@ class FsActor(ServingActor):
         earlier = tuple(StoreChange(0, 0, 0, upsert=row) for row in self._pending.values())
         self._pending.clear()
         self._pending_version = None
+        self._batched = False
         persist = Persist(change=change, earlier=earlier)
         try:
             try:
@@ -299,6 +309,11 @@ class FsActor(ServingActor):
         """Commit the deferred rows now (a close or fsync of a written file)."""
         if self._pending_version is not None:
             self._persist(self._pending_version)
+
+    def _commit_batch(self) -> None:
+        """The mailbox ran empty: commit the other nodes' changes held for a batch."""
+        with contextlib.suppress(ErrorLatched):  # logged and latched; the next change is refused
+            self._commit_pending()
 
     def _on_delivered(self, delivered: Delivered, outcome: ChangeOutcome | None) -> int | None:
         """Apply a delivered change; its result goes to ``outcome`` (our own) and is returned.
@@ -343,9 +358,13 @@ class FsActor(ServingActor):
         if delivered.subtype == DcdbMessageType.UNLOCK:
             return self._commit(lambda: apply_unlock(self._memdb, delivered) or Applied(0, None))
         # Our own creations and writes wait for our writer's close; other nodes' are committed
-        # at once (their writers' closes are not seen here).
+        # at once (their writers' closes are not seen here), or with the next ones while more
+        # deliveries wait in the mailbox (one transaction for a burst, nobody waits on them).
         defer = delivered.local and delivered.subtype in (DcdbMessageType.CREATE, DcdbMessageType.WRITE)
-        result = self._commit(lambda: apply_fuse(self._memdb, delivered), defer=defer)
+        batch = not delivered.local and not self.actor_inbox.empty()
+        result = self._commit(lambda: apply_fuse(self._memdb, delivered), defer=defer or batch)
+        if batch and self._pending_version is not None:
+            self._batched = True
         msg = delivered.message
         if isinstance(msg, FuseMessage) and changes_conf(delivered.subtype, msg.path, msg.to):
             self._sync_host_conf(notify=delivered.local)

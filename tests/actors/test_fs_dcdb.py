@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
 
 import main
+from actors.db_actor import DbActor
+from actors.fs_actor import FsActor
 from actors.messages import (
+    ActivateTree,
+    ApplyDelivered,
     AttachCluster,
     BuildUpdates,
     CommitSync,
@@ -17,11 +24,16 @@ from actors.messages import (
     DcdbSynced,
     GetChecksum,
     GetIndex,
+    LoadTree,
     Lookup,
+    OpenStore,
+    Persist,
+    PrepareStore,
     QuorumChanged,
     ReadFile,
     Request,
 )
+from actors.outcome import ChangeOutcome
 from dcdb.apply import Delivered
 from errors import AlreadyExists, ErrorLatched, NotFound, NotPermitted
 from memdb.checksum import tree_checksum
@@ -146,3 +158,53 @@ def test_checksum_is_the_tree_checksum(daemon: main.Actors) -> None:
     apply(daemon.fs, fuse(DcdbMessageType.CREATE, "x"))
     assert len(q(daemon.fs, GetChecksum())) == 32
     assert q(daemon.fs, GetChecksum()) != tree_checksum([])
+
+
+class CountingDb(DbActor):
+    """The real db actor, counting the transactions it commits; it can be held up."""
+
+    def __init__(self, path: str, hold: threading.Event, commits: list[int]) -> None:
+        super().__init__(path)
+        self.hold = hold
+        self.commits = commits
+
+    def receive(self, message: object) -> object:
+        if isinstance(message, Persist):
+            self.hold.wait(10)
+            self.commits.append(1)
+        return super().receive(message)
+
+
+def test_other_nodes_changes_queued_together_are_committed_together(tmp_path: Path) -> None:
+    hold = threading.Event()
+    hold.set()
+    commits: list[int] = []
+    db = CountingDb.start(str(tmp_path / "config.db"), hold, commits)
+    fs = FsActor.start(db, None, quorate=True)
+    try:
+        q(fs, LoadTree(rows=q(db, OpenStore())))
+        q(db, PrepareStore())
+        q(fs, ActivateTree())
+        apply(fs, fuse(DcdbMessageType.MKDIR, "d"))  # alone in the mailbox: committed at once
+        assert len(commits) == 2  # the fresh tree's, and this one
+        hold.clear()  # the next commit waits: the deliveries behind it pile up in the mailbox
+        fs.tell(ApplyDelivered(delivered=fuse(DcdbMessageType.CREATE, "d/first")))
+        waiters = [ChangeOutcome() for _ in range(100)]
+        futures = []
+        for k, outcome in enumerate(waiters):
+            future: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+            outcome.done(future)
+            futures.append(future)
+            fs.tell(ApplyDelivered(delivered=fuse(DcdbMessageType.CREATE, f"d/f{k}"), outcome=outcome))
+        hold.set()
+        assert [f.get(timeout=10) for f in futures] == [0] * 100
+        q(fs, Lookup(path="d"))  # the mailbox ran empty after the last one: the batch is committed
+        assert len(commits) <= 4  # not one per change
+        fs.stop()
+        db.stop()
+        rows = {row[0] for row in sqlite3.connect(tmp_path / "config.db").execute("SELECT name FROM tree")}
+        assert {"first", *(f"f{k}" for k in range(100))} <= rows  # every one of them on disk
+    finally:
+        for ref in (fs, db):
+            if ref.is_alive():
+                ref.stop()
