@@ -160,7 +160,9 @@ def stages(raw: Path) -> dict[str, int]:
     return dict(found)
 
 
-def run(nodes: int, writes: int, root: Path, profile: Path | None) -> list[dict[str, object]]:
+def run(
+    nodes: int, writes: int, root: Path, profile: Path | None, only: frozenset[str] = frozenset()
+) -> list[dict[str, object]]:
     lab = CorosyncLab(root)
     rows: list[dict[str, object]] = []
     try:
@@ -182,6 +184,8 @@ def run(nodes: int, writes: int, root: Path, profile: Path | None) -> list[dict[
         (mount / "bench/one.cfg").write_bytes(DATA)
         ops = operations(mount)
         for name, op in ops.items():
+            if only and name not in only:
+                continue
             for k in range(min(20, writes)):  # warm-up: caches, first-time paths
                 op(writes + k)
             before = [c.read() for _, _, c in watched]
@@ -256,6 +260,7 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--profile", type=Path, help="py-spy the create runs; raw samples kept here")
     parser.add_argument("--json", type=Path, help="write every row here")
+    parser.add_argument("--ops", nargs="+", default=[], help="only these operations (names as printed)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces, FUSE)", file=sys.stderr)
@@ -268,7 +273,7 @@ def main() -> int:
     rows: list[dict[str, object]] = []
     for nodes in args.nodes:
         with tempfile.TemporaryDirectory(prefix=f"bench-write-path-{nodes}-") as tmp:
-            rows.extend(run(nodes, args.writes, Path(tmp), args.profile))
+            rows.extend(run(nodes, args.writes, Path(tmp), args.profile, frozenset(args.ops)))
     print(markdown(rows))
     if args.profile is not None:
         for raw in sorted(args.profile.glob("*.raw")):
