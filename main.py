@@ -33,7 +33,6 @@ from actors.messages import (
     WriteFile,
     ask,
 )
-from actors.outcome import EarlyWrites
 from actors.proposer import Proposer
 from actors.quorum_actor import QuorumActor
 from actors.refusals import RefusalLog
@@ -156,10 +155,8 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
 def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Actors:
     """Cluster mode: follow quorum and the corosync config; replicate the tree and the status."""
     poller = FdPoller()
-    early = Published(EarlyWrites())
     cluster = ClusterActor.start(
         poller,
-        early=early,
         fs=actors.fs,
         status=actors.status,
         membership_listeners=(actors.status,),
@@ -178,7 +175,7 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
     ticker = Ticker()
     for ref in (quorum, cluster):
         ticker.add(ref)
-    proposer = Proposer(cluster, actors.refusals or RefusalLog(actors.status), early)
+    proposer = Proposer(cluster, actors.refusals or RefusalLog(actors.status))
     return replace(actors, corosync=(cluster, quorum), poller=poller, ticker=ticker, proposer=proposer)
 
 

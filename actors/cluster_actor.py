@@ -26,7 +26,6 @@ from actors.kvstore_app import KvstoreApp
 from actors.messages import (
     BroadcastKv,
     BroadcastLog,
-    ConfirmWrites,
     DcdbApplyFailed,
     FdReadable,
     GetServiceStates,
@@ -37,12 +36,10 @@ from actors.messages import (
     ServiceState,
     Tick,
 )
-from actors.outcome import EarlyWrites
 from actors.serving import ServingActor
 from bindings.libcpg import CpgHandle
 from dfsm import Dfsm, DfsmApp, DfsmFatal, DfsmLeave, LocalResult, Member
 from errors import ClusterBusy, NotPermitted
-from memdb.snapshot import Published
 from wire import kvstore
 from wire.dcdb import DcdbMessageType, encode_payload
 from wire.dfsm import DCDB_PROTOCOL_VERSION, KVSTORE_PROTOCOL_VERSION
@@ -74,12 +71,9 @@ class ClusterActor(ServingActor):
     """Replicates the tree over pve_dcdb_v1 and the node status over pve_kvstore_v1.
 
     ``confirm`` (the default) makes a change's writer wait until a majority is known to hold it
-    (actors/confirm.py); without it writers are answered at local delivery, as the original. A
-    file's create and writes (``Propose.early``) are answered at delivery and confirmed at the
-    file's close (ConfirmWrites); ``early`` publishes what is held of them for the FUSE threads.
+    (actors/confirm.py); without it writers are answered at local delivery, as the original.
 
-    Accepts: Propose and ConfirmWrites (FUSE threads, the fs actor), DcdbApplyFailed (the fs
-    actor), BroadcastKv and BroadcastLog
+    Accepts: Propose and DcdbApplyFailed (from the fs actor), BroadcastKv and BroadcastLog
     (from the status actor), QuorumChanged, RingQuorum, Tick, FdReadable (poller, ticker);
     GetServiceStates.
     """
@@ -96,7 +90,6 @@ class ClusterActor(ServingActor):
         clock: Callable[[], float] = time.monotonic,
         cpg: Callable[[], CpgHandle] | None = None,
         confirm: bool = True,
-        early: Published[EarlyWrites] | None = None,
     ) -> None:
         super().__init__()
         self._poller = poller
@@ -126,7 +119,6 @@ class ClusterActor(ServingActor):
             report=self._report,
             cpg=cpg,
             confirm=confirm,
-            early=early,
         )
         self._last_verify = clock()
         self._ever_quorate = False
@@ -157,9 +149,6 @@ class ClusterActor(ServingActor):
                 return None
             case Propose():
                 self._propose(message)
-                return None
-            case ConfirmWrites(reply=reply):
-                self._dcdb.confirm_writes(reply)
                 return None
             case BroadcastKv(key=key, value=value):
                 self._broadcast(kvstore.KvstoreMessageType.UPDATE, kvstore.KvUpdate(key=key, value=value))
@@ -265,8 +254,7 @@ class ClusterActor(ServingActor):
     def _propose(self, proposal: Propose) -> None:
         """Multicast a change; its sender learns the result when it comes back delivered."""
         payload = encode_payload(proposal.message)
-        sent = self._dcdb.send(proposal.subtype, payload, proposal.reply, early=proposal.early)
-        if not sent and proposal.reply is not None:
+        if not self._dcdb.send(proposal.subtype, payload, proposal.reply) and proposal.reply is not None:
             proposal.reply.set_exception(_error(ClusterBusy(reason="not connected to the cluster")))
 
     def _verify_due(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pykka
@@ -20,11 +19,9 @@ from actors.confirm import BarrierChannel, Confirmations, Ring, refused
 from actors.corosync_service import Service, retry
 from actors.fdpoller import FdPoller
 from actors.messages import GroupModeChanged, ServiceStateChanged
-from actors.outcome import EarlyWrites
 from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
 from dfsm import Action, Dfsm, DfsmLeave, Leave, LocalResult, Member, ModeChanged, Multicast
 from errors import CsError
-from memdb.snapshot import Published
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +46,6 @@ class DfsmGroup:
         report: Callable[[object], None] = lambda event: None,
         cpg: Callable[[], CpgHandle] = CpgHandle,
         confirm: bool = False,
-        early: Published[EarlyWrites] | None = None,
     ) -> None:
         self.group = group
         self.label = label
@@ -79,16 +75,6 @@ class DfsmGroup:
         self._ring: Ring | None = None
         """The totem ring the connection is in (with ``confirm``), in order with its deliveries."""
         self._fallback_logged = False
-        self._early: set[int] = set()
-        """Counts of our changes to answer at delivery (a file's create and writes)."""
-        self._early_held: set[int] = set()
-        """Early changes answered, their confirmation still held."""
-        self._flushes: list[tuple[int, pykka.Future[int]]] = []
-        """Closes waiting until no early change up to their count is held."""
-        self.early = early if early is not None else Published(EarlyWrites())
-        """For the FUSE threads (actors/outcome.py): published before an early writer is
-        answered, so a close that reads ``held == 0`` after its writes returned has nothing
-        of its own to wait for."""
 
     @property
     def services(self) -> tuple[Service, ...]:
@@ -111,54 +97,16 @@ class DfsmGroup:
         assert self.dfsm is not None
         return self.dfsm.me
 
-    def send(
-        self, subtype: int, payload: bytes, reply: pykka.Future[Any] | None = None, *, early: bool = False
-    ) -> bool:
-        """Multicast a NORMAL message; ``reply`` hears its local result. False if not connected.
-
-        With ``early``, ``reply`` hears it at delivery; its confirmation is waited for by
-        :meth:`confirm_writes` (a file's close), and a refusal counts in ``early.cuts``.
-        """
+    def send(self, subtype: int, payload: bytes, reply: pykka.Future[Any] | None = None) -> bool:
+        """Multicast a NORMAL message; ``reply`` hears its local result. False if not connected."""
         if self.dfsm is None or not self.connected:
             return False
         count, actions = self.dfsm.send_normal(subtype, payload, wait=reply is not None)
         if reply is not None:
             self._waiters[count] = reply
-            if early:
-                self._early.add(count)
         self.run(actions)
         self._answer()
         return True
-
-    def confirm_writes(self, reply: pykka.Future[int]) -> None:
-        """``reply`` gets ``early.cuts`` once every early change held now is settled."""
-        threshold = max(self._early_held, default=0)
-        if threshold:
-            self._flushes.append((threshold, reply))
-        else:
-            reply.set(self.early.value.cuts)
-
-    def _release_flushes(self) -> None:
-        waiting = []
-        for threshold, reply in self._flushes:
-            if any(count <= threshold for count in self._early_held):
-                waiting.append((threshold, reply))
-            else:
-                reply.set(self.early.value.cuts)
-        self._flushes = waiting
-
-    def _publish_early(self) -> None:
-        self.early.publish(replace(self.early.value, held=len(self._early_held)))
-
-    def _cut(self, count: int) -> None:
-        """An early change of ours was refused after its writer was answered."""
-        log.warning(
-            "%s: message %d (a file's create or write) was refused after it was answered; "
-            "its file's close fails",
-            self.label,
-            count,
-        )
-        self.early.publish(replace(self.early.value, cuts=self.early.value.cuts + 1))
 
     def waits_for(self, count: int) -> bool:
         """Whether a sender waits for the result of this node's message ``count``."""
@@ -276,15 +224,7 @@ class DfsmGroup:
 
     def _settle(self, results: list[LocalResult]) -> None:
         for result in results:
-            if result.count in self._early_held:  # answered at delivery: only closes wait for it
-                self._early_held.discard(result.count)
-                self._publish_early()
-                if not result.processed:
-                    self._cut(result.count)
-                continue
             self._on_result(result, self._waiters.pop(result.count, None))
-        if self._flushes:
-            self._release_flushes()
 
     def _answer(self) -> None:
         """Answer the senders of this node's messages delivered since the last answer.
@@ -298,8 +238,6 @@ class DfsmGroup:
         results, self._results = self._results, []
         shrunk, self._shrunk = self._shrunk, False
         for result in results:
-            early = result.count in self._early
-            self._early.discard(result.count)
             if shrunk and result.processed:
                 log.warning(
                     "%s: message %d was delivered while the membership shrank to a minority; "
@@ -311,10 +249,7 @@ class DfsmGroup:
             elif result.processed and self._holds():
                 assert self._ring is not None
                 if self._confirmations.hold(result, self._ring):
-                    if not early:
-                        continue
-                    self._early_held.add(result.count)  # answered now, confirmed for its close
-                    self._publish_early()
+                    continue
             self._on_result(result, self._waiters.pop(result.count, None))
         self.kick()
 

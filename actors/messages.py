@@ -216,20 +216,6 @@ class Propose:
     subtype: int
     message: FuseMessage | UnlockMessage
     reply: pykka.Future[Any] | None
-    early: bool = False
-    """Answer ``reply`` at delivery, before a majority is known to hold it (a file's create and
-    writes: their file's close or fsync waits for that, ConfirmWrites)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConfirmWrites:
-    """To the cluster actor: wait until this node's early changes delivered so far are settled.
-
-    ``reply`` then gets how many early changes were refused so far (``DfsmGroup.cuts``): a
-    file's close or fsync fails if that grew since the file was opened.
-    """
-
-    reply: pykka.Future[int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

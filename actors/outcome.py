@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -71,16 +70,3 @@ class ChangeOutcome:
                     self._writer.set_exception(value)
                 else:
                     self._writer.set(value)
-
-
-@dataclass(frozen=True, slots=True)
-class EarlyWrites:
-    """What the cluster actor publishes of this node's early changes, for the FUSE threads.
-
-    ``held``: file creations and writes answered at delivery whose confirmation is still held;
-    ``cuts``: how many such changes were refused after they were answered, ever. A close with
-    nothing held needs no ask; one that sees ``cuts`` grown since its file's open fails.
-    """
-
-    held: int = 0
-    cuts: int = 0

@@ -5,12 +5,6 @@ same through :class:`Proposer`: the checks that need no tree (quorum, the 32-bit
 write) come first, from the published snapshot's writability, then the message is told to the
 cluster actor with the writer's reply future. The fs actor learns of the change only when it is
 delivered, in total order, like every other node; nothing in between asks it anything.
-
-A file's creation and writes are answered at their delivery (``early``), as the original
-answers every change; the file's close or fsync then waits until a majority is known to hold
-them (:meth:`Proposer.confirm_writes`) and fails (EBUSY) if any such change of this node was
-refused since the file was opened. Every other change is answered only once a majority holds
-it (actors/confirm.py).
 """
 
 from __future__ import annotations
@@ -20,7 +14,6 @@ from typing import Any
 import pykka
 
 from actors.messages import (
-    ConfirmWrites,
     CreateFile,
     MakeDir,
     Propose,
@@ -30,10 +23,8 @@ from actors.messages import (
     Truncate,
     WriteFile,
 )
-from actors.outcome import EarlyWrites
 from actors.refusals import RefusalLog, ReportingFuture
 from errors import NotQuorate, PmxcfsError
-from memdb.snapshot import Published
 from memdb.tree import check_extent
 from wire.dcdb import WRITE_FLAG_TRUNCATE, DcdbMessageType, FuseMessage, UnlockMessage
 
@@ -63,13 +54,9 @@ def dcdb_message_for(request: object) -> tuple[DcdbMessageType, FuseMessage] | N
 class Proposer:
     """Sends change requests to the cluster actor; thread-safe (FUSE threads, the fs actor)."""
 
-    def __init__(
-        self, cluster: pykka.ActorRef[Any], refusals: RefusalLog, early: Published[EarlyWrites] | None = None
-    ) -> None:
+    def __init__(self, cluster: pykka.ActorRef[Any], refusals: RefusalLog) -> None:
         self._cluster = cluster
         self._refusals = refusals
-        self.early = early if early is not None else Published(EarlyWrites())
-        """The cluster actor's account of early changes (actors/outcome.py)."""
 
     def send(self, request: object, *, writable: bool) -> pykka.Future[Any] | None:
         """Multicast ``request``; its future answers once it is delivered here and settled.
@@ -98,17 +85,7 @@ class Proposer:
             raise
         reply = ReportingFuture(request, self._refusals)
         subtype, payload = proposal
-        early = isinstance(request, CreateFile | WriteFile)  # confirmed at the file's close
-        self._cluster.tell(Propose(subtype=subtype, message=payload, reply=reply, early=early))
-        return reply
-
-    def confirm_writes(self) -> pykka.Future[int]:
-        """A file's close: wait for this node's early changes delivered so far.
-
-        The future answers ``early.cuts`` once every one of them is held by a majority or refused.
-        """
-        reply: pykka.ThreadingFuture[int] = pykka.ThreadingFuture()
-        self._cluster.tell(ConfirmWrites(reply=reply))
+        self._cluster.tell(Propose(subtype=subtype, message=payload, reply=reply))
         return reply
 
     def send_unlock_request(self, unlock: UnlockMessage) -> None:

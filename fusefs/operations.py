@@ -68,9 +68,6 @@ LINK_NAMES = ("local", "qemu-server", "openvz", "lxc")
 _NS = 1_000_000_000
 _WRITABLE = 1
 """The low bit of a file handle: opened for writing (its flush commits the deferred rows)."""
-_CUTS_SHIFT = 40
-_CUTS_MASK = (1 << 23) - 1
-"""A writable handle's bits 40-62: ``EarlyWrites.cuts`` at its open (modulo 2**23)."""
 
 
 class Route(Enum):
@@ -319,7 +316,7 @@ class PveOperations(Operations):  # type: ignore[misc]
         if kind is Route.MEMDB:
             self._attr(rel)
             if fi.flags & os.O_ACCMODE != os.O_RDONLY:
-                fi.fh = self._writable_handle(self._cuts())
+                fi.fh = self._writable_handle()
         elif kind is Route.STATUS:
             text = self._status_files.text(rel)
             if text is not None:  # this open reads this version, whatever comes after
@@ -335,45 +332,14 @@ class PveOperations(Operations):  # type: ignore[misc]
         """Create an empty file; the mode is ignored."""
         log.debug("create %r", path)
         rel = self._memdb_path(path)
-        cuts = self._cuts()  # before the create is sent: a refusal of it counts against this file
         self._change(CreateFile(path=rel))  # answered once its snapshot is published
-        fi.fh = self._writable_handle(cuts)
+        fi.fh = self._writable_handle()
         fi.direct_io = 1  # as open (the original's create leaves the page cache on)
         return 0
 
-    def _writable_handle(self, cuts: int = 0) -> int:
-        """A new file handle with the WRITABLE bit: its flush commits what it wrote.
-
-        In cluster mode its high bits keep the count of refused early changes at its open
-        (``EarlyWrites.cuts``): its close fails if that count grew meanwhile.
-        """
-        return (cuts & _CUTS_MASK) << _CUTS_SHIFT | next(self._handles) << 1 | _WRITABLE
-
-    def _cuts(self) -> int:
-        """The cluster actor's count of early changes refused after they were answered."""
-        return self._proposer.early.value.cuts if self._proposer is not None else 0
-
-    def _confirm_writes(self, fh: int) -> None:
-        """Cluster mode, a close or fsync: wait for a majority to hold the file's changes.
-
-        Waits until this node's file creations and writes delivered so far are settled;
-        EBUSY if one was refused since the file was opened.
-        """
-        proposer = self._proposer
-        if proposer is None:
-            return
-        early = proposer.early.value
-        cuts = early.cuts
-        if early.held:  # something of ours may still wait for its barrier
-            try:
-                cuts = proposer.confirm_writes().get(timeout=self._timeout)
-            except (pykka.Timeout, pykka.ActorDeadError) as exc:
-                raise FuseOSError(errno.EIO) from exc
-        if cuts & _CUTS_MASK != fh >> _CUTS_SHIFT & _CUTS_MASK:
-            log.warning(
-                "a file's create or write was refused by the cluster after it was answered: close fails"
-            )
-            raise FuseOSError(errno.EBUSY)
+    def _writable_handle(self) -> int:
+        """A new file handle with the WRITABLE bit: its flush commits what it wrote."""
+        return next(self._handles) << 1 | _WRITABLE
 
     def flush(self, path: str, fi: Any) -> int:
         """A close: commit what a handle that could write wrote; forget a status file's content.
@@ -384,7 +350,6 @@ class PveOperations(Operations):  # type: ignore[misc]
         """
         if fi.fh & _WRITABLE:
             self._ask(self._fs, CommitPending())
-            self._confirm_writes(fi.fh)
         elif fi.fh:
             self._status_reads.pop(fi.fh, None)
         return 0
@@ -393,7 +358,6 @@ class PveOperations(Operations):  # type: ignore[misc]
         """As flush for a handle that could write: what was written is committed first."""
         if fi.fh & _WRITABLE:
             self._ask(self._fs, CommitPending())
-            self._confirm_writes(fi.fh)
         return 0
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:

@@ -12,7 +12,6 @@ import pykka
 import pytest
 
 from actors.confirm import RINGS_KEPT, Confirmations, Ring, barrier_group
-from actors.outcome import EarlyWrites
 from bindings.libcpg import CpgRingId
 from dfsm import LocalResult
 from errors import CsError
@@ -204,10 +203,10 @@ class Group:
         assert self.group.dfsm is not None
         to_synced(self.group.dfsm, (ME, N2, N3))
 
-    def write(self, *, early: bool = False) -> None:
+    def write(self) -> None:
         """A change of ours, delivered back (one dispatch)."""
         reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        assert self.group.send(1, b"change", reply, early=early)
+        assert self.group.send(1, b"change", reply)
         self.group._deliver(b"test", ME.nodeid, ME.pid, self.dcdb.sent[-1])
         self.group._after_dispatch()
 
@@ -307,59 +306,3 @@ def test_a_ring_without_quorum_refuses_what_it_delivered(caplog: pytest.LogCaptu
     g.group.ring_quorum(R2_ALONE.ring_id.seq, False)
     assert [r.processed for r in g.results] == [False]
     assert "without quorum" in caplog.text
-
-
-# ----- a file's create and writes: answered at delivery, confirmed at its close ----------
-
-
-def confirm(g: Group) -> pykka.ThreadingFuture[int]:
-    reply: pykka.ThreadingFuture[int] = pykka.ThreadingFuture()
-    g.group.confirm_writes(reply)
-    return reply
-
-
-def test_an_early_change_is_answered_at_delivery_and_its_close_waits_for_the_barrier() -> None:
-    g = Group()
-    assert confirm(g).get(timeout=0) == 0  # nothing held: a close goes on at once
-    g.write(early=True)
-    (answer,) = g.results  # answered without its barrier
-    assert answer.processed
-    assert g.group.early.value == EarlyWrites(held=1, cuts=0)  # published before the answer
-    close = confirm(g)
-    with pytest.raises(pykka.Timeout):
-        close.get(timeout=0)
-    g.barrier_back()
-    assert close.get(timeout=0) == 0
-    assert g.group.early.value == EarlyWrites(held=0, cuts=0)
-    assert len(g.results) == 1  # the writer was answered once
-
-
-def test_an_early_change_refused_afterwards_fails_the_close(caplog: pytest.LogCaptureFixture) -> None:
-    g = Group()
-    g.write(early=True)
-    close = confirm(g)
-    g.dcdb.totem(R2_ALONE)  # cut off into a minority before the barrier came back
-    assert close.get(timeout=0) == 1  # one refused since: the file's close fails
-    assert g.group.early.value == EarlyWrites(held=0, cuts=1)
-    assert "refused after it was answered" in caplog.text
-
-
-def test_a_close_waits_only_for_what_was_delivered_before_it() -> None:
-    g = Group()
-    g.write(early=True)
-    close = confirm(g)
-    g.write(early=True)  # another file's write after the close was asked: not waited for
-    g.barrier_back()
-    assert close.get(timeout=0) == 0
-    assert g.group.early.value.held == 1
-
-
-def test_other_changes_still_wait_for_their_barrier() -> None:
-    g = Group()
-    g.write(early=True)
-    g.write()  # a rename, say
-    assert [r.processed for r in g.results] == [True]
-    g.barrier_back()  # the first barrier was out before the rename was delivered
-    assert [r.processed for r in g.results] == [True]
-    g.barrier_back()
-    assert [r.processed for r in g.results] == [True, True]
