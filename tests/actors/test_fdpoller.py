@@ -111,12 +111,18 @@ def test_readable_fd_is_told_once(poller: FdPoller, pipes: Pipes) -> None:
     assert owner.drained() == []
 
 
-def test_watch_again_after_dispatch(poller: FdPoller, pipes: Pipes) -> None:
+def fired_once(poller: FdPoller, pipes: Pipes) -> tuple[int, int, Owner]:
+    """A pipe whose read end is watched and was told readable once: (read end, write end, owner)."""
     r, w = pipes.new()
     owner = Owner()
     poller.watch(r, owner)  # type: ignore[arg-type]
     os.write(w, b"x")
     assert owner.next() == FdReadable(fd=r)
+    return r, w, owner
+
+
+def test_watch_again_after_dispatch(poller: FdPoller, pipes: Pipes) -> None:
+    r, w, owner = fired_once(poller, pipes)
     os.read(r, 10)  # what the owner's dispatch does
     poller.watch(r, owner)  # type: ignore[arg-type]
     barrier(poller, pipes)
@@ -191,11 +197,7 @@ def test_closed_fd_is_reported_broken(poller: FdPoller, pipes: Pipes) -> None:
 
 
 def test_a_reused_fd_number_is_watched_anew(poller: FdPoller, pipes: Pipes) -> None:
-    r, w = pipes.new()
-    owner = Owner()
-    poller.watch(r, owner)  # type: ignore[arg-type]
-    os.write(w, b"x")
-    assert owner.next() == FdReadable(fd=r)
+    r, _w, owner = fired_once(poller, pipes)
     pipes.close(r)  # closed without forget: epoll drops it by itself
     r2, w2 = pipes.new()
     if r2 != r:  # the same fd number, another pipe
