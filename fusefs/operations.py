@@ -106,6 +106,13 @@ def link_targets(nodename: str) -> dict[str, str]:
     }
 
 
+def _refused(message: object, exc: Exception) -> FuseOSError:
+    """The FUSE error for a refused request: its errno, or EIO (timeout, a stopped actor)."""
+    code = errno_for(exc)
+    log.debug("%s refused: %s", type(message).__name__, exc)
+    return FuseOSError(code if code is not None else errno.EIO)
+
+
 def _refuse(code: int = errno.EACCES) -> FuseOSError:
     return FuseOSError(code)
 
@@ -169,17 +176,13 @@ class PveOperations(Operations):  # type: ignore[misc]
             assert reply is not None, f"{type(message).__name__} is no DCDB change"
             return reply.get(timeout=self._timeout)
         except (PmxcfsError, pykka.Timeout, pykka.ActorDeadError) as exc:
-            code = errno_for(exc)
-            log.debug("%s refused: %s", type(message).__name__, exc)
-            raise FuseOSError(code if code is not None else errno.EIO) from exc
+            raise _refused(message, exc) from exc
 
     def _ask(self, ref: pykka.ActorRef[Any], message: Request[Any]) -> Any:
         try:
             return ask(ref, message, timeout=self._timeout)
         except (PmxcfsError, pykka.Timeout, pykka.ActorDeadError) as exc:
-            code = errno_for(exc)
-            log.debug("%s refused: %s", type(message).__name__, exc)
-            raise FuseOSError(code if code is not None else errno.EIO) from exc
+            raise _refused(message, exc) from exc
 
     def _stat(
         self, mode: int, size: int, mtime_s: int, nlink: int, blocks: int | None = None
