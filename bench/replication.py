@@ -1,7 +1,7 @@
 """Replication speed of our daemons on a test cluster: write latency, and the resync of a restarted node.
 
 Run as root from the repository root:
-``.venv/bin/python bench/replication.py [--writes 1000] [--files 10000]``.
+``.venv/bin/python bench/replication.py [--writes 1000] [--files 10000] [--only resync] [--no-floor]``.
 It uses the test harness (tests/cluster/lab.py): one network namespace per node, corosync with
 token 500 ms, one pmxcfs per node in cluster mode. Measured:
 
@@ -12,7 +12,10 @@ token 500 ms, one pmxcfs per node in cluster mode. Measured:
   creations in 0.59 s here; the aim is at most 1.2 times that);
 * the resync of a restarted node: node 3's daemon is stopped, ``--files`` small files are created
   through node 1, node 3's daemon is started again on its old database, and the time until its
-  memdb index equals node 1's is taken (also: until it is mounted, and until it logs "dcdb synced").
+  memdb index equals node 1's is taken (also: until it is mounted, and until it logs "dcdb synced");
+  then, on the same cluster, the same-run floor: bench/cpg_floor.c (compiled here; needs gcc and
+  libcpg-dev) multicasts as many UPDATE-sized messages back to back from node 1 to members on
+  nodes 2 and 3, the time until the last came back (what corosync alone needs for the stream).
 
 Everything is torn down afterwards, also after an error or Ctrl-C.
 """
@@ -31,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpg_floor import build_floor, stream
 from tests.cluster.lab import CorosyncLab, read_index, wait_same_index
 from tests.cluster.nodes import start_nodes
 
@@ -117,7 +121,16 @@ def latency_1_node(root: Path, writes: int, rows: list[tuple[str, str]]) -> None
         lab.down()
 
 
-def resync(root: Path, files: int, rows: list[tuple[str, str]]) -> None:
+UPDATE_SIZE = 190
+"""Bytes of one UPDATE of the resync's files: DFSM state header, update header, name, 101 bytes."""
+
+
+def resync(
+    root: Path, files: int, rows: list[tuple[str, str]], floor: Path | None = None
+) -> tuple[float, float | None]:
+    """Node 3 catches up ``files`` files: seconds from its start to an identical index and, with
+    ``floor`` (a built bench/cpg_floor.c), seconds corosync alone takes to carry as many UPDATEs
+    of their size from node 1 to nodes 2 and 3 (the same cluster, right after)."""
     lab = CorosyncLab(root)
     try:
         lab.up(3)
@@ -155,6 +168,12 @@ def resync(root: Path, files: int, rows: list[tuple[str, str]]) -> None:
                 f"mounted {mounted:.2f} s, 'dcdb synced' {synced:.2f} s, identical index {same:.2f} s",
             )
         )
+        carried = None
+        if floor is not None:
+            updates = files + folders + 2  # every file and folder, the sync folder, the root
+            carried = stream(lab, 3, floor, updates, UPDATE_SIZE)
+            rows.append((f"corosync alone carrying {updates} UPDATEs (compiled client)", f"{carried:.2f} s"))
+        return same, carried
     finally:
         lab.down()
 
@@ -167,6 +186,8 @@ def main() -> int:
     parser.add_argument(
         "--files", type=int, default=10000, help="files the restarted node must catch up (10000)"
     )
+    parser.add_argument("--no-floor", action="store_true", help="skip the compiled CPG baseline")
+    parser.add_argument("--only", nargs="+", default=[], help="only these runs: latency-3 latency-1 resync")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces, FUSE)", file=sys.stderr)
@@ -174,11 +195,14 @@ def main() -> int:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-replication-") as tmp:
         root = Path(tmp)
+        floor = None if args.no_floor else build_floor(root)
         for name, run in (
             ("latency-3", lambda: latency_3_nodes(root / "lat3", args.writes, rows)),
             ("latency-1", lambda: latency_1_node(root / "lat1", args.writes, rows)),
-            ("resync", lambda: resync(root / "resync", args.files, rows)),
+            ("resync", lambda: resync(root / "resync", args.files, rows, floor)),
         ):
+            if args.only and name not in args.only:
+                continue
             print(f"running {name} ...", file=sys.stderr)
             run()
     width = max(len(name) for name, _ in rows)

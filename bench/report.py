@@ -21,6 +21,10 @@ the issues for this kind of machine) and ``<out>/latency.png`` (latency distribu
   time from starting corosync on 3 nodes to all quorate and mounted; and from
   bench/replication.py the creations on a 1-node cluster and the resync of a restarted node
   that missed 10,000 files;
+* the write path (bench/write_path.py) on 1 and 3 nodes: p50 of a create, an overwrite, a temp
+  file + rename and a whole config change, each against its same-run floor: a compiled CPG
+  client's round trip (bench/cpg_floor.c) times the messages the original sends for it; and the
+  restarted node's resync against the same client carrying as many UPDATEs;
 * scale (bench/scale.py): write latency p50/p99, a joiner's resync of 10,000 x 2 KiB files and
   the daemons' RSS on 3, 5 and 7 nodes, plotted in ``<out>/scale.png``;
 * disk writes per temp-file update (bench/diskwrites.py) against the original's commit pattern
@@ -72,6 +76,8 @@ replication = _bench_module("replication")
 diskwrites = _bench_module("diskwrites")
 sync_commit = _bench_module("sync_commit")
 scale = _bench_module("scale")
+write_path = _bench_module("write_path")
+cpg_floor = _bench_module("cpg_floor")
 
 C_FIGURES = {
     "create+write 1000 files (s)": 0.18,
@@ -246,11 +252,29 @@ def cluster_mode(report: Report, root: Path, quick: bool) -> None:
 
 def resync_and_one_node(report: Report, root: Path, quick: bool) -> None:
     """bench/replication.py: creations on a 1-node cluster (the C figure's setting) and the
-    catch-up of a restarted node."""
+    catch-up of a restarted node, against corosync alone carrying its UPDATEs (same run)."""
     rows: list[tuple[str, str]] = []
     replication.latency_1_node(root / "lat1", 100 if quick else 1000, rows)
-    replication.resync(root / "resync", 500 if quick else 10000, rows)
+    floor = cpg_floor.build_floor(root)
+    files = 500 if quick else 5000
+    same, carried = replication.resync(root / "resync", files, rows, floor)
+    report.add(f"rejoin: +{files} files to identical index vs corosync carrying them", same, carried, "s")
     report.notes += [f"{name}: {value}" for name, value in rows]
+
+
+def write_path_floor(report: Report, root: Path, quick: bool) -> None:
+    """bench/write_path.py: tool-level writes against the compiled CPG round trip (same run)."""
+    floor = cpg_floor.build_floor(root)
+    ops = frozenset({"create", "overwrite", "temp+rename", "config change"})
+    for nodes in (1, 3):
+        rows = write_path.run(nodes, 100 if quick else 300, root / f"write-path-{nodes}", None, ops, floor)
+        for n, op, ours, base in write_path.against_floor(rows):
+            report.add(f"{n} node(s): {op} p50 vs CPG floor", ours, base, "ms")
+    report.notes.append(
+        "Write-path floor: bench/cpg_floor.c multicasting from node 1 until its own delivery, "
+        "times the DCDB messages the original sends for the operation (2, 2, 3, 5), measured "
+        "before each operation on the same cluster (bench/write_path.py)."
+    )
 
 
 def disk_writes(report: Report, root: Path) -> None:
@@ -379,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_cluster:
             cluster_mode(report, root, args.quick)
             resync_and_one_node(report, root, args.quick)
+            write_path_floor(report, root, args.quick)
             scale_run(report, root, args.quick, out)
         disk_writes(report, root)
         resync_store(report, root, args.quick)

@@ -10,7 +10,10 @@ corosync with token 500 ms), then:
   from starting node n's daemon until its memdb index equals node 1's;
 * write latency: ``--writes`` sequential creations of a 2 KiB file through node 1, every node up
   (each answered once delivered in total order and confirmed by a majority), p50 and p99;
-* memory: VmRSS of every daemon afterwards, each holding the whole tree.
+* memory: VmRSS of every daemon afterwards, each holding the whole tree;
+* CPU: the CPU time all daemons and all corosyncs used during the resync and per write
+  (schedstat of every thread): on this machine every node shares the same two cores, so wall
+  time also moves with scheduling, CPU time much less.
 
 Everything is torn down after each size, also after an error or Ctrl-C.
 """
@@ -18,6 +21,7 @@ Everything is torn down after each size, also after an error or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.lab import CorosyncLab, wait_same_index
+from tests.cluster.lab import CorosyncLab, NodeDaemon, wait_same_index
 from tests.cluster.nodes import start_nodes, wait_writable
 from tests.integration.daemon import REPO
 
@@ -48,6 +52,17 @@ def rss_mib(pidfile: Path) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds of every thread of these processes so far (schedstat's first field)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a thread or the process ended meanwhile
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+    return total / 1e9
 
 
 def seed_files(root: Path, files: int, size: int) -> Path:
@@ -82,6 +97,8 @@ def one_size(root: Path, n: int, src: Path, writes: int) -> dict[str, object]:
             shutil.copyfile(seed, root / f"pmxcfs{i}" / "config.db")
         daemons = start_nodes(lab, root, range(1, n))
         wait_same_index([d.db for d in daemons], timeout=SYNC_S)
+        corosyncs = [pid for i in range(1, n + 1) if (pid := lab.pid(i)) is not None]
+        cpu0 = cpu_s(corosyncs), cpu_s([daemon_pid(d) for d in daemons])
         t0 = time.perf_counter()
         last = lab.start_pmxcfs(
             n, root / f"pmxcfs{n}", ["--corosync-conf", str(lab.corosync_conf_path(n))], local=False
@@ -90,6 +107,8 @@ def one_size(root: Path, n: int, src: Path, writes: int) -> dict[str, object]:
         wait_same_index([daemons[0].db, last.db], timeout=SYNC_S)
         resync = time.perf_counter() - t0
         daemons.append(last)
+        pids = [daemon_pid(d) for d in daemons]
+        cpu1 = cpu_s(corosyncs), cpu_s(pids)
         for d in daemons:
             wait_writable(d)
 
@@ -97,11 +116,13 @@ def one_size(root: Path, n: int, src: Path, writes: int) -> dict[str, object]:
         d1 = daemons[0]
         d1.path("lat").mkdir()
         lat = []
+        cpu2 = cpu_s(corosyncs), cpu_s(pids)
         for k in range(writes):
             t = time.perf_counter()
             d1.path(f"lat/f{k}.cfg").write_bytes(data)
             lat.append(time.perf_counter() - t)
         wait_same_index([d.db for d in daemons], timeout=SYNC_S)
+        cpu3 = cpu_s(corosyncs), cpu_s(pids)
         rss = [rss_mib(d.base / "pid") for d in daemons]
         return {
             "nodes": n,
@@ -112,9 +133,20 @@ def one_size(root: Path, n: int, src: Path, writes: int) -> dict[str, object]:
             "writes": writes,
             "rss_mib_max": max(rss),
             "rss_mib_mean": sum(rss) / len(rss),
+            "rss_mib": rss,
+            "resync_cpu_corosync_s": cpu1[0] - cpu0[0],
+            "resync_cpu_daemons_s": cpu1[1] - cpu0[1],
+            "write_cpu_corosync_ms": (cpu3[0] - cpu2[0]) * 1e3 / writes,
+            "write_cpu_daemons_ms": (cpu3[1] - cpu2[1]) * 1e3 / writes,
         }
     finally:
         lab.down()
+
+
+def daemon_pid(daemon: NodeDaemon) -> int:
+    """The daemon's pid (nsenter execs it, so it is the process the lab started)."""
+    assert daemon.proc is not None
+    return daemon.proc.pid
 
 
 def plot(results: list[dict[str, object]], out: Path) -> None:
@@ -167,6 +199,15 @@ def main() -> int:
             f" {r['resync_s']:>6.2f} s {r['rss_mib_max']:>5.0f} MiB {r['rss_mib_mean']:>5.0f} MiB"
         )
     print(f"data: {args.files} files x {args.size} B = {data_mib:.1f} MiB; RSS limit 3x data + 60 MB")
+    print(
+        f"{'nodes':>5} {'resync CPU: daemons':>20} {'corosyncs':>10}"
+        f" {'per write: daemons':>19} {'corosyncs':>10}"
+    )
+    for r in results:
+        print(
+            f"{r['nodes']:>5} {r['resync_cpu_daemons_s']:>18.2f} s {r['resync_cpu_corosync_s']:>8.2f} s"
+            f" {r['write_cpu_daemons_ms']:>16.2f} ms {r['write_cpu_corosync_ms']:>7.2f} ms"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     if args.plot:

@@ -14,8 +14,13 @@ after the other, as the Proxmox tools do:
 
 Per operation: latency p50/p99, and on node 1 and node 2 the CPU time of the daemon, the CPG
 messages sent and delivered, the actor messages handled (thread hand-offs), asks, and SQLite
-commits. With ``--profile DIR``, py-spy samples node 1 and node 2 during one more pass of ``create``
-(not in the figures) and the samples are summed by stage (py-spy's raw output is kept in DIR).
+commits. The same-run baseline: before each operation, bench/cpg_floor.c (compiled here with gcc
+against libcpg-dev) multicasts ``--writes`` messages of a WRITE's size from node 1 and waits for
+each one's delivery, with a member on every other node: the least any daemon that answers after
+delivery pays per message. Each operation is set beside that round trip times the DCDB messages
+the original sends for it (``ORIGINAL_MESSAGES``). With ``--profile DIR``, py-spy samples node 1
+and node 2 during one more pass of ``create`` (not in the figures) and the samples are summed by
+stage (py-spy's raw output is kept in DIR).
 """
 
 from __future__ import annotations
@@ -34,11 +39,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpg_floor import build_floor, round_trips
 from tests.cluster.lab import CorosyncLab, NodeDaemon
 from tests.cluster.nodes import start_nodes
 
 BENCH = Path(__file__).resolve().parent
 DATA = b"x" * 499 + b"\n"
+FLOOR_SIZE = 560
+"""Bytes per floor message: a WRITE of DATA (DFSM and fuse headers, the path, 500 bytes)."""
+ORIGINAL_MESSAGES = {"create": 2, "overwrite": 2, "temp+rename": 3, "lock": 2, "config change": 5}
+"""DCDB messages the C pmxcfs multicasts, each awaited, per operation (ours sends the same)."""
 
 STAGES = (
     ("pykka/", "pykka: mailboxes, futures"),
@@ -161,10 +171,18 @@ def stages(raw: Path) -> dict[str, int]:
 
 
 def run(
-    nodes: int, writes: int, root: Path, profile: Path | None, only: frozenset[str] = frozenset()
+    nodes: int,
+    writes: int,
+    root: Path,
+    profile: Path | None,
+    only: frozenset[str] = frozenset(),
+    floor: Path | None = None,
 ) -> list[dict[str, object]]:
+    """Each operation ``writes`` times on a cluster of ``nodes``; with ``floor`` (a built
+    cpg_floor), a pass of the floor before each operation and one row of all its round trips."""
     lab = CorosyncLab(root)
     rows: list[dict[str, object]] = []
+    floor_trips: list[float] = []
     try:
         lab.up(nodes)
         fifo_dirs = {}
@@ -186,6 +204,8 @@ def run(
         for name, op in ops.items():
             if only and name not in only:
                 continue
+            if floor is not None:  # alternating: the baseline's pass, then ours
+                floor_trips += round_trips(lab, nodes, floor, writes, FLOOR_SIZE)
             for k in range(min(20, writes)):  # warm-up: caches, first-time paths
                 op(writes + k)
             before = [c.read() for _, _, c in watched]
@@ -205,6 +225,15 @@ def run(
                 row[label] = {k: v / writes for k, v in diff(a, b).items()}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
+        if floor_trips:
+            floor_row: dict[str, object] = {
+                "nodes": nodes,
+                "op": "floor",
+                "p50_ms": pct(floor_trips, 50) * 1e3,
+                "p99_ms": pct(floor_trips, 99) * 1e3,
+            }
+            rows.append(floor_row)
+            print(json.dumps(floor_row), file=sys.stderr)
         if profile is not None:  # a pass of its own: py-spy pauses the process to sample it
             spies = [
                 profile_start(daemon_pid(d), profile / f"{nodes}n-{label.replace(' ', '')}.raw")
@@ -232,6 +261,24 @@ def summary(counts: dict[str, float]) -> dict[str, float]:
     }
 
 
+def _number(row: dict[str, object], key: str) -> float:
+    value = row[key]
+    assert isinstance(value, int | float)
+    return float(value)
+
+
+def against_floor(rows: list[dict[str, object]]) -> list[tuple[int, str, float, float]]:
+    """(nodes, operation, our p50 ms, the floor's p50 ms times the original's messages)."""
+    floors = {row["nodes"]: _number(row, "p50_ms") for row in rows if row["op"] == "floor"}
+    found = []
+    for row in rows:
+        op = str(row["op"])
+        if row["nodes"] in floors and op in ORIGINAL_MESSAGES:
+            floor = floors[row["nodes"]] * ORIGINAL_MESSAGES[op]
+            found.append((int(_number(row, "nodes")), op, _number(row, "p50_ms"), floor))
+    return found
+
+
 def markdown(rows: list[dict[str, object]]) -> str:
     lines = [
         "| nodes | operation | p50 ms | p99 ms | daemon | CPU ms | CPG sent | CPG delivered "
@@ -249,6 +296,16 @@ def markdown(rows: list[dict[str, object]]) -> str:
                 f"| {s['cpu_ms']:.2f} | {s['mcast']:.1f} | {s['deliver']:.1f} | {s['handoffs']:.1f} "
                 f"| {s['asks']:.1f} | {s['commits']:.2f} |"
             )
+    pairs = against_floor(rows)
+    if pairs:
+        lines += [
+            "",
+            "| nodes | operation | p50 ms | floor: CPG round trip x the original's messages, ms "
+            "| ours / floor |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for nodes, op, ours, floor in pairs:
+            lines.append(f"| {nodes} | {op} | {ours:.2f} | {floor:.2f} | {ours / floor:.2f}x |")
     return "\n".join(lines)
 
 
@@ -261,6 +318,7 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the create runs; raw samples kept here")
     parser.add_argument("--json", type=Path, help="write every row here")
     parser.add_argument("--ops", nargs="+", default=[], help="only these operations (names as printed)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the compiled CPG baseline")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces, FUSE)", file=sys.stderr)
@@ -271,9 +329,11 @@ def main() -> int:
             return 2
         args.profile.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
-    for nodes in args.nodes:
-        with tempfile.TemporaryDirectory(prefix=f"bench-write-path-{nodes}-") as tmp:
-            rows.extend(run(nodes, args.writes, Path(tmp), args.profile, frozenset(args.ops)))
+    with tempfile.TemporaryDirectory(prefix="bench-cpg-floor-") as build_dir:
+        floor = None if args.no_floor else build_floor(Path(build_dir))
+        for nodes in args.nodes:
+            with tempfile.TemporaryDirectory(prefix=f"bench-write-path-{nodes}-") as tmp:
+                rows.extend(run(nodes, args.writes, Path(tmp), args.profile, frozenset(args.ops), floor))
     print(markdown(rows))
     if args.profile is not None:
         for raw in sorted(args.profile.glob("*.raw")):

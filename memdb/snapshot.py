@@ -135,17 +135,19 @@ class TreeSnapshot:
     @classmethod
     def of(cls, memdb: MemDb, *, writable: bool, counters: PMap[str, int] = EMPTY_COUNTERS) -> TreeSnapshot:
         """A snapshot of the whole tree (at load and after a sync): O(n)."""
-        empty: PMap[int, Node] = pmap()
-        evolver = empty.evolver()
+        nodes: dict[int, Node] = {}
         used = 0
+        no_children: PMap[str, int] = pmap()
         for entry in memdb.entries():
-            children = pmap({name: child.inode for name, child in entry.children.items()})
-            evolver[entry.inode] = node_of(entry, children, tuple(entry.children))
+            children = (
+                pmap({name: child.inode for name, child in entry.children.items()})
+                if entry.children
+                else no_children
+            )
+            nodes[entry.inode] = node_of(entry, children, tuple(entry.children))
             used += len(entry.data)
         vmlist = memdb.vmlist.snapshot()
-        return cls(
-            nodes=evolver.persistent(), writable=writable, vmlist=vmlist, used_bytes=used, counters=counters
-        )
+        return cls(nodes=pmap(nodes), writable=writable, vmlist=vmlist, used_bytes=used, counters=counters)
 
     def with_writable(self, writable: bool) -> TreeSnapshot:
         """This snapshot with changes accepted or not."""
