@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.cluster.lab import CorosyncLab
+from bench import compiled
+from tests.cluster.lab import CorosyncLab, end_process
 
 SOURCE = Path(__file__).resolve().with_name("cpg_floor.c")
 GROUP = "pmxcfs_bench_floor"
@@ -23,12 +24,7 @@ TIMEOUT_S = 300.0
 
 def build_floor(out_dir: Path) -> Path:
     """Compile the client into ``out_dir``."""
-    flags = subprocess.run(
-        ["pkg-config", "--cflags", "--libs", "libcpg"], check=True, capture_output=True, text=True
-    ).stdout.split()
-    binary = out_dir / "cpg_floor"
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(SOURCE), *flags], check=True)
-    return binary
+    return compiled.build(SOURCE, out_dir, "libcpg")
 
 
 @contextmanager
@@ -45,12 +41,7 @@ def _members(lab: CorosyncLab, nodes: int, binary: Path) -> Iterator[None]:
         yield
     finally:
         for member in members:
-            member.terminate()
-            try:
-                member.wait(10)
-            except subprocess.TimeoutExpired:
-                member.kill()
-                member.wait(10)
+            end_process(member, 10)
 
 
 def _run(lab: CorosyncLab, nodes: int, binary: Path, args: list[str]) -> list[int]:

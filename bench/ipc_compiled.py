@@ -23,6 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import compiled
+
 SOURCE = Path(__file__).resolve().with_name("ipcc_loop.c")
 OPS = {"GET_CONFIG": 6, "GET_FS_VERSION": 1, "GET_CLUSTER_INFO": 2, "GET_GUEST_LIST": 3}
 """Request ids (ipc/codec.py Op)."""
@@ -39,12 +43,7 @@ TARGET_FACTOR = 0.7
 
 def build(out_dir: Path) -> Path:
     """Compile the client; needs gcc, pkg-config and libqb-dev."""
-    flags = subprocess.run(
-        ["pkg-config", "--cflags", "--libs", "libqb"], check=True, capture_output=True, text=True
-    ).stdout.split()
-    binary = out_dir / "ipcc_loop"
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(SOURCE), *flags], check=True)
-    return binary
+    return compiled.build(SOURCE, out_dir, "libqb")
 
 
 def calls_per_second(binary: Path, service: str, op: str, seconds: float, path: str) -> float:

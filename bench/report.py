@@ -53,7 +53,7 @@ from types import ModuleType
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from tests.cluster.lab import CorosyncLab  # noqa: E402
+from tests.cluster.lab import CorosyncLab, end_process  # noqa: E402
 from tests.cluster.nodes import start_nodes  # noqa: E402
 from tests.integration.daemon import Daemon  # noqa: E402
 
@@ -214,12 +214,7 @@ def bare_floor(report: Report, root: Path, quick: bool) -> None:
         )
     finally:
         pve.stop()
-        bare.terminate()
-        try:
-            bare.wait(30)
-        except subprocess.TimeoutExpired:
-            bare.kill()
-            bare.wait(30)
+        end_process(bare, 30)
         if os.path.ismount(bare_mount):
             subprocess.run(["fusermount", "-u", "-z", str(bare_mount)], check=False)
 

@@ -612,7 +612,7 @@ class CorosyncLab:
             attempt(f"pmxcfs of node{i}", daemon.cleanup)
         self._daemons.clear()
         for proc in self._clients:
-            attempt(f"client pid {proc.pid}", lambda p=proc: _end_process(p))
+            attempt(f"client pid {proc.pid}", lambda p=proc: end_process(p))
         self._clients.clear()
         for i, node in sorted(self.nodes.items()):
             if node.proc is not None:
@@ -638,14 +638,15 @@ class CorosyncLab:
         self.down()
 
 
-def _end_process(proc: subprocess.Popen[Any]) -> None:
+def end_process(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout``; reaped, its pipes closed."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(STOP_TIMEOUT_S)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(STOP_TIMEOUT_S)
+            proc.wait(timeout)
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
