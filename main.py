@@ -12,7 +12,6 @@ from typing import Any
 
 import pykka
 import pykka.debug
-from fuse import FUSE
 
 from actors.cluster_actor import ClusterActor
 from actors.db_actor import DbActor
@@ -59,6 +58,7 @@ from daemon.process import (
 )
 from errors import PmxcfsError, StartupError, StorageError
 from fusefs.codec import FS_ENCODING
+from fusefs.libfuse import FUSE
 from fusefs.operations import MOUNT_OPTIONS, PveOperations
 from ipc.server import IpcServer
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -121,7 +121,13 @@ class RefusalLog:
             )
 
 
-class ReportingFuture(pykka.ThreadingFuture[Any]):
+if TYPE_CHECKING:
+    _Future = pykka.ThreadingFuture[Any]
+else:  # pykka 3.1 (Debian 12) has no subscriptable classes at run time
+    _Future = pykka.ThreadingFuture
+
+
+class ReportingFuture(_Future):
     """The reply future of a cluster change: a refusal set on it is reported on the way."""
 
     def __init__(self, request: object, refusals: RefusalLog) -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fuse import FUSE, FuseOSError, Operations
+from fusefs.libfuse import FUSE, FuseOSError, Operations
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -21,7 +21,6 @@ from enum import Enum
 from typing import Any
 
 import pykka
-from fuse import FuseOSError, Operations
 
 from actors.messages import (
     CommitPending,
@@ -43,6 +42,7 @@ from actors.proposer import Proposer
 from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES
 from errors import PmxcfsError
 from fusefs.errno_map import errno_for
+from fusefs.libfuse import FuseOSError, Operations
 from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
 from memdb.records import EntryAttr
 from memdb.snapshot import Published, TreeSnapshot

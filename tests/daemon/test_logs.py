@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fuse import FUSE, FuseOSError
 
 from daemon import logs
+from fusefs.libfuse import FUSE, FuseOSError
 
 TIMEOUT_S = 5.0
 
@@ -147,7 +147,7 @@ def test_a_refused_fuse_operation_is_one_line(fuse_lines: io.StringIO) -> None:
 
     assert FUSE._wrapper(getattr, "/missing") == -errno.ENOENT  # fusepy's own logging
     assert fuse_lines.getvalue() == (
-        "[fuse] debug: FUSE operation getattr raised a <class 'fuse.FuseOSError'>, returning errno 2.\n"
+        f"[fuse] debug: FUSE operation getattr raised a {FuseOSError}, returning errno 2.\n"
     )
 
 

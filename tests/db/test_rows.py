@@ -125,7 +125,7 @@ def test_a_committed_change_is_seen_by_another_connection_at_once(store: Store) 
         assert other.execute("SELECT count(*) FROM tree").fetchone()[0] == 0
         store.apply(_change(2, Row(2, 0, 2, 0, 5, DT_REG, "f", b"x")))
         assert other.execute("SELECT count(*) FROM tree").fetchone()[0] == 2
-        assert not store.db.in_transaction()
+        assert not store.sqlite().in_transaction
         # the store holds no lock after the commit: another writer gets in without waiting
         other.execute("PRAGMA busy_timeout=0")
         other.execute("BEGIN IMMEDIATE")
@@ -142,7 +142,7 @@ def test_a_failing_change_rolls_back_as_a_whole(store: Store) -> None:
         store.apply(_change(3, bad, delete=2))
     assert info.value.what == store.path
     assert raw_rows(Path(store.path)) == before
-    assert not store.db.in_transaction()
+    assert not store.sqlite().in_transaction
     # the store still works afterwards
     store.apply(_change(3, Row(3, 0, 3, 0, 5, DT_REG, "next", None)))
     assert len(raw_rows(Path(store.path))) == 3
@@ -234,7 +234,7 @@ def test_a_sync_commit_deletes_and_upserts_in_one_transaction(store: Store) -> N
     assert [stored[i][7] for i in (4, 303)] == [b"d" * 4, b"d" * 303]
     assert stored[0][2] == 400
     assert len(stored) == 302  # version row, inode 3, 300 new rows
-    assert not store.db.in_transaction()
+    assert not store.sqlite().in_transaction
 
 
 def test_a_failing_sync_commit_changes_nothing(store: Store) -> None:
@@ -245,4 +245,4 @@ def test_a_failing_sync_commit_changes_nothing(store: Store) -> None:
     with pytest.raises(StorageError):
         store.replace_rows((2,), (*good, bad))
     assert raw_rows(Path(store.path)) == before
-    assert not store.db.in_transaction()
+    assert not store.sqlite().in_transaction

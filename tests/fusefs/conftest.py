@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuse import FuseOSError
 
 import main
 from actors.db_actor import DbActor
@@ -24,6 +23,7 @@ from actors.fs_actor import FsActor
 from actors.messages import CommitPending, GetIndex, Lookup, QuorumChanged, Request, ask
 from actors.status_actor import StatusActor
 from daemon.options import Options
+from fusefs.libfuse import FuseOSError
 from fusefs.operations import PveOperations
 from memdb.loader import load_memdb, normalise_row
 from memdb.snapshot import Published, empty_snapshot

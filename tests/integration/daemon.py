@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,9 @@ from pathlib import Path
 from tests.require import require
 
 REPO = Path(__file__).resolve().parents[2]
+DAEMON_ENV = "PMXCFS_DAEMON"
+"""If set, the daemon command to test instead of this tree's main.py (shell words), e.g.
+``/usr/bin/pmxcfs`` for the installed package (scripts/test-package.sh)."""
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 
@@ -64,7 +68,16 @@ class Daemon:
         self.mount = self.base / "mnt"
 
     def entry(self) -> list[str]:
-        """The interpreter and script: main.py, or main.py behind the fault injector or a wrapper."""
+        """The interpreter and script: main.py, or main.py behind the fault injector or a wrapper.
+
+        With PMXCFS_DAEMON set, that command instead; a test that needs main.py itself (a fault
+        injector or a wrapper) then fails rather than test this tree's code in its place.
+        """
+        installed = os.environ.get(DAEMON_ENV)
+        if installed:
+            if self.wrapper or self.inject:
+                raise RuntimeError(f"{DAEMON_ENV} is set, but this test needs this tree's main.py")
+            return shlex.split(installed)
         if self.wrapper:
             return [sys.executable, *self.wrapper]
         if self.inject:

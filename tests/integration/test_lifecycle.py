@@ -408,14 +408,14 @@ def test_a_bad_option_exits_1(make_daemon: MakeDaemon) -> None:
     assert not is_mounted(pve.mount)
 
 
-def kill_leftover(pid: int | None, mount: Path) -> None:
-    """End a background daemon we started (by its pid, else by our unique mount path)."""
+def kill_leftover(pid: int | None, mount: Path, script: str) -> None:
+    """End a background daemon we started (by its pid, else by our unique mount path and its script)."""
     pids = [pid] if pid else []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                if os.fsencode(mount) in cmdline and str(REPO / "main.py").encode() in cmdline:
+                if os.fsencode(mount) in cmdline and os.fsencode(script) in cmdline:
                     pids.append(int(entry.name))
     for each in pids:
         if pid_alive(each):
@@ -451,7 +451,7 @@ def test_background_mode(make_daemon: MakeDaemon, tmp_path: Path) -> None:
         assert not pidfile.exists()
         assert flag.exists()
     finally:
-        kill_leftover(child, pve.mount)
+        kill_leftover(child, pve.mount, pve.entry()[-1])
     # and the data is there for the next (foreground) start
     pve.start()
     assert pve.path("f").read_text() == "background\n"

@@ -209,7 +209,7 @@ def test_background_mode_hands_readiness_to_the_child_and_logs_only_to_syslog(
         if parent is not None and parent.poll() is None:
             parent.kill()
             parent.wait(STOP_TIMEOUT_S)
-        kill_leftover(child, pve.mount)
+        kill_leftover(child, pve.mount, pve.entry()[-1])
     # the child's lines went to syslog (with its own pid), none to the parent's stderr
     teardown = f"<30>pmxcfs[{child}]: [main] info: teardown filesystem\0".encode()
     assert syslog.wait_for(lambda d: d == teardown)
