@@ -1,6 +1,6 @@
 """The domain exception hierarchy.
 
-No errno here: fusefs/errno_map.py is the one place that turns these into errno values.
+No errno here: errno_map.py is the one place that turns these into errno values.
 """
 
 from __future__ import annotations

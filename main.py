@@ -15,7 +15,6 @@ import pykka.debug
 
 from actors.cluster_actor import ClusterActor
 from actors.db_actor import DbActor
-from actors.fdpoller import FdPoller, Ticker
 from actors.fs_actor import FsActor
 from actors.messages import (
     ActivateTree,
@@ -32,10 +31,9 @@ from actors.messages import (
     WriteFile,
     ask,
 )
-from actors.proposer import Proposer
 from actors.quorum_actor import QuorumActor
-from actors.refusals import RefusalLog
 from actors.status_actor import StatusActor
+from corosync.poller import FdPoller, Ticker
 from daemon import sdnotify
 from daemon.corosync_conf import HostCorosyncConf
 from daemon.identity import resolve_node_ip, resolve_nodename
@@ -62,6 +60,8 @@ from fusefs.libfuse import FUSE
 from fusefs.operations import MOUNT_OPTIONS, PveOperations
 from ipc.server import IpcServer
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
+from replication.proposer import Proposer
+from replication.refusals import RefusalLog
 from status.published import EMPTY_STATUS, StatusFiles, StatusSnapshot
 from status.rrd import RrdWriter
 

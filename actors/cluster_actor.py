@@ -1,6 +1,6 @@
 """ClusterActor: owns the CPG connections (dfsm.c's service glue for dcdb.c and status.c).
 
-Two groups, each run by a DFSM (actors/dfsm_group.py): pve_dcdb_v1 carries the config tree
+Two groups, each run by a DFSM (corosync/group.py): pve_dcdb_v1 carries the config tree
 (changes in total order, state sync on every membership change); pve_kvstore_v1 carries the
 node status (kv updates, RRD data, cluster log entries; the logs merge on every membership
 change) and its membership says which nodes are online. Every libcpg call and callback runs
@@ -18,28 +18,26 @@ from typing import Any
 
 import pykka
 
-from actors.corosync_service import RETRY_SPACING_S
-from actors.dcdb_app import DcdbApp
-from actors.dfsm_group import DfsmGroup
-from actors.fdpoller import FdPoller
-from actors.kvstore_app import KvstoreApp
 from actors.messages import (
     BroadcastKv,
     BroadcastLog,
     DcdbApplyFailed,
     FdReadable,
-    GetServiceStates,
     MembershipChanged,
     Propose,
     QuorumChanged,
     RingQuorum,
-    ServiceState,
     Tick,
 )
 from actors.serving import ServingActor
 from bindings.libcpg import CpgHandle
+from corosync.group import DfsmGroup
+from corosync.poller import FdPoller
+from corosync.service import RETRY_SPACING_S
 from dfsm import Dfsm, DfsmApp, DfsmFatal, DfsmLeave, LocalResult, Member
 from errors import ClusterBusy, NotPermitted
+from replication.dcdb_app import DcdbApp
+from replication.kvstore_app import KvstoreApp
 from wire import kvstore
 from wire.dcdb import DcdbMessageType, encode_payload
 from wire.dfsm import DCDB_PROTOCOL_VERSION, KVSTORE_PROTOCOL_VERSION
@@ -71,11 +69,12 @@ class ClusterActor(ServingActor):
     """Replicates the tree over pve_dcdb_v1 and the node status over pve_kvstore_v1.
 
     ``confirm`` (the default) makes a change's writer wait until a majority is known to hold it
-    (actors/confirm.py); without it writers are answered at local delivery, as the original.
+    (corosync/confirm.py); without it writers are answered at local delivery, as the original.
 
-    Accepts: Propose and DcdbApplyFailed (from the fs actor), BroadcastKv and BroadcastLog
-    (from the status actor), QuorumChanged, RingQuorum, Tick, FdReadable (poller, ticker);
-    GetServiceStates.
+    Accepts (told): Propose (from the FUSE threads, through the Proposer), DcdbApplyFailed (from
+    the fs actor), BroadcastKv and BroadcastLog (from the status actor), QuorumChanged and
+    RingQuorum (from the quorum actor), Tick and FdReadable (ticker, poller). Each service's
+    connection state is reported to the status actor (ServiceStateChanged).
     """
 
     def __init__(
@@ -173,8 +172,6 @@ class ClusterActor(ServingActor):
                 self._verify_due()
                 self._dcdb.kick()
                 return None
-            case GetServiceStates():
-                return tuple(ServiceState(g.label, g.connected) for g in self._groups())
             case _:
                 return self.unexpected(message)
 

@@ -51,9 +51,6 @@ from actors.messages import (
     WriteFile,
     ask,
 )
-from actors.outcome import ChangeOutcome
-from actors.proposer import Proposer
-from actors.refusals import RefusalLog
 from actors.serving import ServingActor
 from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
@@ -73,6 +70,9 @@ from memdb.loader import load_memdb
 from memdb.records import Row, StoreChange
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 from memdb.tree import Applied, MemDb
+from replication.outcome import ChangeOutcome
+from replication.proposer import Proposer
+from replication.refusals import RefusalLog
 from status.tracked import TRACKED_FILES, TRACKED_PATHS
 from wire.dcdb import (
     DcdbMessageType,
@@ -99,9 +99,12 @@ def tracked_paths(applied: Applied) -> tuple[str, ...]:
 class FsActor(ServingActor):
     """Owns the tree, its vmlist and lock table; applies every change in order.
 
-    Accepts: LoadTree, ActivateTree, Lookup, ReadFile, ListDir, GetStatFs, GetIndex,
-    MakeDir, Remove, CreateFile, WriteFile, Truncate, SetMtime, Rename, QuorumChanged.
-    Readers on other threads read the published snapshot (``tree``) instead of asking.
+    Answers (asked): at startup LoadTree, ActivateTree, SetQuorate, AttachCluster; reads Lookup,
+    ReadFile, ListDir, GetStatFs; changes CreateFile, WriteFile, Truncate, MakeDir, Remove,
+    Rename, SetMtime (applied here in local mode, proposed to the cluster otherwise) and
+    CommitPending; for the DCDB sync GetIndex, BuildUpdates, CommitSync, GetChecksum,
+    CheckUnlock. Accepts (told): ApplyDelivered, DcdbSynced, QuorumChanged. Readers on other
+    threads read the published snapshot (``tree``) instead of asking.
     """
 
     def __init__(
@@ -195,8 +198,10 @@ class FsActor(ServingActor):
             case ActivateTree():
                 self._activate()
                 return None
-            case _:
+            case CreateFile() | WriteFile() | Truncate() | MakeDir() | Remove() | Rename() | SetMtime():
                 return self._change(message)
+            case _:
+                return self.unexpected(message)
 
     def _read_config(self, path: str) -> bytes | None:
         """A file's bytes, None if it is missing (guest config lookups)."""
@@ -241,7 +246,7 @@ class FsActor(ServingActor):
     def _propose(self, message: object, proposer: Proposer) -> object:
         """Cluster mode: multicast the change; the caller's answer comes after its delivery.
 
-        The FUSE layer proposes its changes itself (actors/proposer.py); what still comes here
+        The FUSE layer proposes its changes itself (replication/proposer.py); what still comes here
         is utimens, whose mtime 0 on a lock needs the tree's lock table, and requests of tests.
         """
         if isinstance(message, SetMtime) and message.mtime == 0 and self._quorate:

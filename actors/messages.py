@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from corosync.config import ClusterConfig
 from dcdb.apply import Delivered
 from memdb.records import EntryAttr, Row, StatFs, StoreChange, VmListSnapshot
 from wire.dcdb import FuseMessage, UnlockMessage, UpdateRecord
@@ -17,7 +18,7 @@ from wire.kvstore import ClogEntry
 if TYPE_CHECKING:
     import pykka
 
-    from actors.outcome import ChangeOutcome
+    from replication.outcome import ChangeOutcome
 
 
 T = TypeVar("T")
@@ -290,7 +291,7 @@ class RingQuorum:
     """Event: corosync's quorum verdict for a totem ring.
 
     Sent for every ring and every quorum change within one; the cluster actor acknowledges
-    changes by it (actors/confirm.py).
+    changes by it (corosync/confirm.py).
     """
 
     ring_seq: int
@@ -535,27 +536,6 @@ class Tick:
     """Event from the ticker, once a second: retry services that are down."""
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterNode:
-    """One node of the corosync nodelist."""
-
-    nodeid: int
-    name: str
-    votes: int = 1
-    address: str = ""
-    """``ring0_addr``; the fallback for the node's IP when its name does not resolve."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterConfig:
-    """What cmap says about the cluster."""
-
-    name: str
-    config_version: int
-    nodes: tuple[ClusterNode, ...]
-    local_nodeid: int = 0
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterConfigChanged:
     """Event: the corosync configuration (cluster name, nodelist) was (re)read."""
@@ -568,19 +548,6 @@ class MembershipChanged:
     """Event: these node ids are members of the status CPG group (online)."""
 
     online: frozenset[int]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceState:
-    """Whether a corosync service is connected, for tests and operators."""
-
-    name: str
-    connected: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GetServiceStates(Request[tuple[ServiceState, ...]]):
-    """Ask a corosync-facing actor which of its services are connected."""
 
 
 # ----- ipc -----------------------------------------------------------------------

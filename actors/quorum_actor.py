@@ -14,17 +14,11 @@ from typing import Any
 
 import pykka
 
-from actors.corosync_service import RETRY_SPACING_S, Service
-from actors.fdpoller import FdPoller
 from actors.messages import (
-    ClusterConfig,
     ClusterConfigChanged,
-    ClusterNode,
     FdReadable,
-    GetServiceStates,
     QuorumChanged,
     RingQuorum,
-    ServiceState,
     ServiceStateChanged,
     Tick,
 )
@@ -32,6 +26,9 @@ from actors.serving import ServingActor
 from bindings._types import CS_TRACK_CHANGES
 from bindings.libcmap import CMAP_TRACK_ADD, CMAP_TRACK_DELETE, CMAP_TRACK_MODIFY, CmapHandle
 from bindings.libquorum import QUORUM_SET, QuorumHandle
+from corosync.config import ClusterConfig, ClusterNode
+from corosync.poller import FdPoller
+from corosync.service import RETRY_SPACING_S, Service
 from errors import CsError, CsNotExist
 
 log = logging.getLogger(__name__)
@@ -56,7 +53,8 @@ def read_cluster_config(cmap: CmapHandle) -> ClusterConfig:
 class QuorumActor(ServingActor):
     """Follows quorum and the corosync configuration.
 
-    Accepts: Tick, FdReadable (from the poller and ticker); GetServiceStates (asked).
+    Accepts (told): Tick, FdReadable (from the ticker and poller). Its services' connection
+    states are told to the config listeners (ServiceStateChanged).
     """
 
     def __init__(
@@ -108,8 +106,6 @@ class QuorumActor(ServingActor):
             case Tick():
                 self._start_due()
                 return None
-            case GetServiceStates():
-                return tuple(ServiceState(s.name, s.connected) for s in (self._quorum, self._cmap))
             case _:
                 return self.unexpected(message)
 

@@ -27,7 +27,6 @@ from actors.messages import (
     BroadcastKv,
     BroadcastLog,
     ChangeRefused,
-    ClusterConfig,
     ClusterConfigChanged,
     GetClogState,
     GetClusterLog,
@@ -55,6 +54,7 @@ from actors.messages import (
     WriteStatusFile,
 )
 from actors.serving import ServingActor
+from corosync.config import ClusterConfig
 from errors import BadStatusValue, NotFound, StatusFileRefused, WireFormatError
 from memdb.records import VmListSnapshot
 from memdb.snapshot import Published

@@ -1,7 +1,7 @@
 """Time a 3-node test cluster from nothing to "all quorate and mounted", with our daemons.
 
 Run as root from the repository root: ``.venv/bin/python bench/cluster_startup.py [--nodes 3] [--runs 3]``.
-It uses the test harness (tests/cluster/lab.py): one network namespace per node, corosync with
+It uses the test harness (lab/cluster.py): one network namespace per node, corosync with
 token 500 ms, and one pmxcfs per node in cluster mode. Everything is torn down after each run.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.lab import CorosyncLab
+from lab.cluster import CorosyncLab
 
 
 def writable(mount: Path) -> bool:

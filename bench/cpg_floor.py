@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import compiled
-from tests.cluster.lab import CorosyncLab, end_process
+from lab.cluster import CorosyncLab, end_process
 
 SOURCE = Path(__file__).resolve().with_name("cpg_floor.c")
 GROUP = "pmxcfs_bench_floor"

@@ -1,7 +1,7 @@
 """Bytes the daemon writes to disk per typical config update (issue 9's SSD-wear question).
 
 Run as root from the repository root: ``.venv/bin/python bench/diskwrites.py``.
-A local-mode daemon (tests/integration/daemon.py) gets updates the way the Proxmox tools make
+A local-mode daemon (lab/daemon.py) gets updates the way the Proxmox tools make
 them: write ``target.cfg.tmp``, then rename it over ``target.cfg``; once with a ~1 KiB config
 (500 updates), once with a 512 KiB file (40 updates, four FUSE write chunks each). The
 daemon's ``write_bytes`` from /proc/<pid>/io (bytes it caused to be sent to the block layer,
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 
 
 def io_field(pid: int, name: str) -> int:

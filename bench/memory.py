@@ -2,7 +2,7 @@
 
 Run as root from the repository root: ``.venv/bin/python bench/memory.py [--files 10000] [--size 2048]``.
 It writes ``--files`` files of ``--size`` bytes into a new database with the operator tool
-(``python -m tools create-db``), starts a local-mode daemon on it (tests/integration/daemon.py),
+(``python -m tools create-db``), starts a local-mode daemon on it (lab/daemon.py),
 reads every file once through the mount and reports the daemon's VmRSS and VmHWM.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.daemon import REPO, Daemon
+from lab.daemon import REPO, Daemon
 
 MB = 1024 * 1024
 

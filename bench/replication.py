@@ -2,7 +2,7 @@
 
 Run as root from the repository root:
 ``.venv/bin/python bench/replication.py [--writes 1000] [--files 10000] [--only resync] [--no-floor]``.
-It uses the test harness (tests/cluster/lab.py): one network namespace per node, corosync with
+It uses the test harness (lab/cluster.py): one network namespace per node, corosync with
 token 500 ms, one pmxcfs per node in cluster mode. Measured:
 
 * write latency from one node of a 3-node cluster, ``--writes`` sequential writes: creating a
@@ -35,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpg_floor import build_floor, stream
-from tests.cluster.lab import CorosyncLab, read_index, wait_same_index
-from tests.cluster.nodes import start_nodes
+from lab.cluster import CorosyncLab, read_index, wait_same_index
+from lab.nodes import start_nodes
 
 C_PMXCFS_1000_CREATES_S = 0.59
 """The C pmxcfs: 1,000 file creations on a 1-node cluster on this machine."""

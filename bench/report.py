@@ -53,9 +53,9 @@ from types import ModuleType
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from tests.cluster.lab import CorosyncLab, end_process  # noqa: E402
-from tests.cluster.nodes import start_nodes  # noqa: E402
-from tests.integration.daemon import Daemon  # noqa: E402
+from lab.cluster import CorosyncLab, end_process  # noqa: E402
+from lab.daemon import Daemon  # noqa: E402
+from lab.nodes import start_nodes  # noqa: E402
 
 
 def _bench_module(name: str) -> ModuleType:

@@ -2,7 +2,7 @@
 
 Run as root from the repository root: ``.venv/bin/python bench/scale.py [--sizes 3 5 7]
 [--files 10000] [--size 2048] [--writes 300] [--json FILE] [--plot FILE]``.
-For each size it brings up a test cluster (tests/cluster/lab.py: one network namespace per node,
+For each size it brings up a test cluster (lab/cluster.py: one network namespace per node,
 corosync with token 500 ms), then:
 
 * resync: nodes 1..n-1 start on a database of ``--files`` files of ``--size`` bytes (built once
@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.lab import CorosyncLab, NodeDaemon, wait_same_index
-from tests.cluster.nodes import start_nodes, wait_writable
-from tests.integration.daemon import REPO
+from lab.cluster import CorosyncLab, NodeDaemon, wait_same_index
+from lab.daemon import REPO
+from lab.nodes import start_nodes, wait_writable
 
 SYNC_S = 600.0
 

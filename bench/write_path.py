@@ -40,8 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpg_floor import build_floor, round_trips
-from tests.cluster.lab import CorosyncLab, NodeDaemon
-from tests.cluster.nodes import start_nodes
+from lab.cluster import CorosyncLab, NodeDaemon
+from lab.nodes import start_nodes
 
 BENCH = Path(__file__).resolve().parent
 DATA = b"x" * 499 + b"\n"

@@ -10,7 +10,7 @@ cs_error_t = ctypes.c_int
 cs_dispatch_flags_t = ctypes.c_int
 """``typedef enum {...} cs_dispatch_flags_t`` (corotypes.h)."""
 uint64_handle_t = ctypes.c_uint64
-"""cpg_handle_t, cmap_handle_t, quorum_handle_t, votequorum_handle_t are all ``uint64_t``."""
+"""cpg_handle_t, cmap_handle_t and quorum_handle_t are all ``uint64_t``."""
 
 
 class CsErrorCode(enum.IntEnum):

@@ -4,7 +4,7 @@ Runs on libfuse's threads. It holds only actor references, constants and the fs 
 published tree snapshot: tree reads (getattr, readdir, open, read, statfs) read the latest
 immutable snapshot without asking anyone, status files the status actor's (all but .health).
 Changes are asked of the fs actor in local mode; in cluster mode they are sent to the cluster
-actor from this thread, as the original multicasts them (actors/proposer.py); either way with a
+actor from this thread, as the original multicasts them (replication/proposer.py); either way with a
 timeout.
 """
 
@@ -38,15 +38,15 @@ from actors.messages import (
     WriteStatusFile,
     ask,
 )
-from actors.proposer import Proposer
 from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES
+from errno_map import errno_for
 from errors import PmxcfsError
-from fusefs.errno_map import errno_for
 from fusefs.libfuse import FuseOSError, Operations
 from fusefs.modes import DEBUG_FILE_MODE, ROOT_MODE, STATUS_FILE_MODE, link_mode, memdb_mode, supported_mode
 from memdb.records import EntryAttr
 from memdb.snapshot import Published, TreeSnapshot
 from memdb.tree import BLOCKSIZE
+from replication.proposer import Proposer
 from status.published import StatusFiles
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class PveOperations(Operations):  # type: ignore[misc]
     ) -> None:
         self._fs = fs
         self._proposer = proposer
-        """Cluster mode: changes are multicast from the FUSE thread (actors/proposer.py)."""
+        """Cluster mode: changes are multicast from the FUSE thread (replication/proposer.py)."""
         self._status = status
         self._tree = tree
         """The fs actor's latest snapshot: tree reads take it (one reference read), never ask."""

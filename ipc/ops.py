@@ -15,8 +15,8 @@ from typing import Any
 import pykka
 
 from actors import messages as m
+from errno_map import errno_for
 from errors import InvalidArgument, NotFound, NotPermitted, PmxcfsError
-from fusefs.errno_map import errno_for
 from ipc import codec
 from memdb.guestconf import guest_properties
 from memdb.paths import components, is_private

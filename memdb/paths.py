@@ -48,11 +48,6 @@ def is_reserved_name(name: str) -> bool:
     return name in ("", ".", "..")
 
 
-def is_root(path: str) -> bool:
-    """True for the paths that mean the root: '', '.', '/' and the like."""
-    return not components(path)
-
-
 def is_private(path: str) -> bool:
     """True for priv, priv/..., nodes/<any>/priv and nodes/<any>/priv/... ."""
     rel = path.lstrip("/")
@@ -69,11 +64,6 @@ def is_lockdir_path(path: str) -> bool:
     """path_is_lockdir: below priv/lock/ at any depth, with at least one more character."""
     rel = path.lstrip("/")
     return rel.startswith(LOCK_DIR + "/") and len(rel) > len(LOCK_DIR) + 1
-
-
-def is_lock_parent(dirname: str) -> bool:
-    """True when a directory created in ``dirname`` is a lock (dirname exactly priv/lock)."""
-    return dirname == LOCK_DIR
 
 
 def is_valid_nodename(name: str) -> bool:

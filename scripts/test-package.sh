@@ -49,7 +49,7 @@ PY
 .venv-debian/bin/python -m pytest tests/actors tests/bindings tests/daemon tests/db tests/dcdb tests/dfsm \
   tests/fusefs tests/ipc tests/memdb tests/status tests/tools tests/wire tests/fuzz
 
-# The real tests, the daemon being /usr/bin/pmxcfs (tests/integration/daemon.py: PMXCFS_DAEMON);
+# The real tests, the daemon being /usr/bin/pmxcfs (lab/daemon.py: PMXCFS_DAEMON);
 # test_handler_failures.py needs this tree's main.py behind a fault injector, so it is left out.
 PMXCFS_PACKAGE=installed PMXCFS_DAEMON=/usr/bin/pmxcfs .venv/bin/python -m pytest \
   tests/package \

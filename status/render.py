@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from actors.messages import ClusterConfig
+from corosync.config import ClusterConfig
 from memdb.records import VmListSnapshot
 from status.clusterlog import json_text
 from status.tracked import TRACKED_FILES

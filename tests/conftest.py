@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
+pytest_plugins = ["tests.fakes.actors"]
+"""Fixtures of started actors and an fs actor on the test thread, for every test folder."""
+
 
 @pytest.fixture(autouse=True)
 def _stop_all() -> Iterator[None]:

@@ -16,23 +16,21 @@ import pytest
 
 import actors.cluster_actor as cluster_actor
 from actors.cluster_actor import STATUS_GROUP, ClusterActor
-from actors.fdpoller import FdPoller
 from actors.messages import (
     BroadcastKv,
     BroadcastLog,
     FdReadable,
-    GetServiceStates,
     GroupModeChanged,
     KvstoreSynced,
     MembershipChanged,
-    ServiceState,
     ServiceStateChanged,
     Tick,
 )
 from bindings.libcpg import CpgAddress, CpgReason
+from corosync.poller import FdPoller
 from errors import CsError, CsLibraryError, CsTryAgain
 from status.clusterlog import new_entry
-from tests.actors.conftest import Recorder, q
+from tests.fakes.actors import Recorder
 from tests.fakes.clock import Clock
 from wire import dfsm, kvstore
 from wire.dfsm import MessageType, decode_base_header
@@ -209,9 +207,7 @@ class Parts:
         return [set(m.online) for m in self.status.of(MembershipChanged)]
 
     def connected(self) -> bool:
-        (state,) = self.actor.on_receive(GetServiceStates())
-        assert state.name == "kvstore"
-        return state.connected
+        return self.status.services.get("kvstore", False)
 
     def tick(self, seconds: float = 1.0) -> None:
         self.clock.now += seconds
@@ -405,17 +401,23 @@ def test_stop_finalizes_and_tells_offline(corosync: Corosync, started: Parts) ->
 
 
 class Inbox:
-    """Collects the membership news (connection and mode events are tested above)."""
+    """Collects the membership news and the connection's state (mode events are tested above)."""
 
     def __init__(self) -> None:
         self.q: queue.Queue[object] = queue.Queue()
+        self.services: queue.Queue[object] = queue.Queue()
 
     def tell(self, message: object) -> None:
         if isinstance(message, MembershipChanged):
             self.q.put(message)
+        elif isinstance(message, ServiceStateChanged):
+            self.services.put(message)
 
     def next(self) -> Any:
         return self.q.get(timeout=WAIT_S)
+
+    def next_service(self) -> Any:
+        return self.services.get(timeout=WAIT_S)
 
 
 def test_round_trip_with_a_real_poller(corosync: Corosync) -> None:
@@ -423,17 +425,17 @@ def test_round_trip_with_a_real_poller(corosync: Corosync) -> None:
     poller = FdPoller()
     status = Inbox()
     try:
-        ref = ClusterActor.start(poller, membership_listeners=(status,))  # type: ignore[arg-type]
+        ref = ClusterActor.start(poller, status=status, membership_listeners=(status,))  # type: ignore[arg-type]
         assert status.next() == MembershipChanged(online=frozenset({1}))
         corosync.confchg([1, 2], joined=[2])
         assert status.next() == MembershipChanged(online=frozenset({1, 2}))
         corosync.confchg([1], left=[2])
         assert status.next() == MembershipChanged(online=frozenset({1}))
-        assert q(ref, GetServiceStates()) == (ServiceState("kvstore", True),)
+        assert status.next_service() == ServiceStateChanged(name="kvstore", connected=True)
         corosync.handles[-1].dispatch_error = library_error("cpg_dispatch")
         corosync.deliver(2, b"wakes the poller")
         assert status.next() == MembershipChanged(online=frozenset())
-        assert q(ref, GetServiceStates()) == (ServiceState("kvstore", False),)
+        assert status.next_service() == ServiceStateChanged(name="kvstore", connected=False)
         ref.stop()
         assert corosync.handles[-1].finalized == 1
     finally:

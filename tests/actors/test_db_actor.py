@@ -13,7 +13,7 @@ from actors.db_actor import DbActor
 from actors.messages import OpenStore, Persist, PrepareStore
 from errors import StorageError
 from memdb.records import DT_DIR, DT_REG, Row, StoreChange
-from tests.actors.conftest import q, raw_rows
+from tests.fakes.actors import q, raw_rows
 
 
 def test_open_prepare_persist_round_trip(db_path: Path) -> None:

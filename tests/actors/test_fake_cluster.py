@@ -24,7 +24,7 @@ from actors.messages import (
     WriteFile,
 )
 from errors import AlreadyExists, NotFound, NotQuorate
-from tests.actors.conftest import make_options, q
+from tests.fakes.actors import make_options, q
 from tests.fakes.fake_cluster import FakeBus, GetLog, join
 from wire.dcdb import decode_index
 

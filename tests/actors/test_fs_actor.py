@@ -32,7 +32,7 @@ from actors.messages import (
     VmListChanged,
     WriteFile,
 )
-from actors.refusals import describe
+from errno_map import errno_for
 from errors import (
     AccessDenied,
     AlreadyExists,
@@ -42,9 +42,9 @@ from errors import (
     NotFound,
     NotQuorate,
 )
-from fusefs.errno_map import errno_for
 from memdb.records import DT_DIR, DT_REG, VmListSnapshot
-from tests.actors.conftest import NOW, Recorder, raw_rows
+from replication.refusals import describe
+from tests.fakes.actors import NOW, Recorder, raw_rows
 from tests.fakes.clock import Clock
 
 

@@ -23,11 +23,11 @@ from actors.messages import (
     OpenStore,
     PrepareStore,
 )
-from actors.outcome import ChangeOutcome
 from daemon.corosync_conf import HostCorosyncConf
 from dcdb.apply import Delivered
 from errors import NotFound
-from tests.actors.conftest import NOW, Recorder, q
+from replication.outcome import ChangeOutcome
+from tests.fakes.actors import NOW, Recorder, q
 from wire.dcdb import DcdbMessageType, FuseMessage, decode_index
 
 T = 1_800_000_000

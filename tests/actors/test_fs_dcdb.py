@@ -33,11 +33,11 @@ from actors.messages import (
     ReadFile,
     Request,
 )
-from actors.outcome import ChangeOutcome
 from dcdb.apply import Delivered
 from errors import AlreadyExists, ErrorLatched, NotFound, NotPermitted
 from memdb.checksum import tree_checksum
-from tests.actors.conftest import q
+from replication.outcome import ChangeOutcome
+from tests.fakes.actors import q
 from tests.fakes.fake_cluster import apply
 from wire.dcdb import DcdbMessageType, FuseMessage, decode_index
 

@@ -27,7 +27,7 @@ from actors.messages import (
     WriteFile,
 )
 from errors import ErrorLatched
-from tests.actors.conftest import q, raw_rows
+from tests.fakes.actors import q, raw_rows
 
 pytestmark = pytest.mark.allow_error_logs
 

@@ -12,16 +12,12 @@ from typing import Any
 import pytest
 
 import actors.quorum_actor as quorum_actor
-from actors.fdpoller import FdPoller
 from actors.messages import (
-    ClusterConfig,
     ClusterConfigChanged,
-    ClusterNode,
     FdReadable,
-    GetServiceStates,
     QuorumChanged,
     RingQuorum,
-    ServiceState,
+    ServiceStateChanged,
     Tick,
 )
 from actors.quorum_actor import QuorumActor, read_cluster_config
@@ -35,8 +31,10 @@ from bindings.libcmap import (
     NodeEntry,
 )
 from bindings.libquorum import QUORUM_FREE, QUORUM_SET
+from corosync.config import ClusterConfig, ClusterNode
+from corosync.poller import FdPoller
 from errors import CsError, CsLibraryError, CsNotExist, CsTryAgain
-from tests.actors.conftest import Recorder, q
+from tests.fakes.actors import Recorder
 from tests.fakes.clock import Clock
 
 WAIT_S = 5.0
@@ -291,7 +289,7 @@ class Parts:
         return self.corosync.cmap_handles[-1]
 
     def states(self) -> dict[str, bool]:
-        return {s.name: s.connected for s in self.actor.on_receive(GetServiceStates())}
+        return {"quorum": False, "cmap": False} | self.status.services
 
     def dispatch_quorum(self) -> None:
         self.actor.on_receive(FdReadable(fd=self.quorum.fd()))
@@ -600,8 +598,11 @@ def test_unreadable_config_keeps_cmap_connected_and_the_old_config(corosync: Cor
 class Inbox:
     def __init__(self) -> None:
         self.q: queue.Queue[object] = queue.Queue()
+        self.services: dict[str, bool] = {}
 
     def tell(self, message: object) -> None:
+        if isinstance(message, ServiceStateChanged):  # told before the first dispatch
+            self.services[message.name] = message.connected
         self.q.put(message)
 
     def next(self, kind: type) -> Any:
@@ -627,7 +628,7 @@ def test_round_trip_with_a_real_poller(corosync: Corosync) -> None:
         corosync.nodes = NODES[:2]
         corosync.change("nodelist.node.2.nodeid", CMAP_TRACK_DELETE)
         assert len(status.next(ClusterConfigChanged).config.nodes) == 2
-        assert q(ref, GetServiceStates()) == (ServiceState("quorum", True), ServiceState("cmap", True))
+        assert status.services == {"quorum": True, "cmap": True}
         ref.stop()
         assert all(h.finalized == 1 for h in (*corosync.quorum_handles, *corosync.cmap_handles))
     finally:

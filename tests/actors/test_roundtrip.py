@@ -25,7 +25,7 @@ from actors.messages import (
     WriteFile,
 )
 from errors import AlreadyExists, DirectoryNotEmpty, FileTooLarge, NotADirectory, NotFound, NotQuorate
-from tests.actors.conftest import q, raw_rows
+from tests.fakes.actors import q, raw_rows
 from tests.vectors import VECTORS
 
 VECTOR_DB = VECTORS / "config.db"

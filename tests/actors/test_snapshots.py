@@ -33,7 +33,7 @@ from actors.messages import (
 from errors import NotFound
 from memdb.snapshot import Published, empty_snapshot
 from status.published import StatusFiles, StatusSnapshot
-from tests.actors.conftest import q
+from tests.fakes.actors import q
 
 
 def test_each_answer_comes_after_its_snapshot(start_daemon: Callable[..., main.Actors]) -> None:

@@ -25,7 +25,7 @@ from actors.status_actor import STATUS_FILES, StatusActor
 from errors import NotFound, StatusFileRefused
 from memdb.records import VmInfo, VmListSnapshot
 from status.tracked import TRACKED_FILES
-from tests.actors.conftest import q
+from tests.fakes.actors import q
 
 START = 1_795_608_717
 

@@ -13,9 +13,7 @@ from actors.messages import (
     AttachKvstore,
     BroadcastKv,
     BroadcastLog,
-    ClusterConfig,
     ClusterConfigChanged,
-    ClusterNode,
     GetClogState,
     GetClusterLog,
     GetRrdDump,
@@ -33,9 +31,10 @@ from actors.messages import (
     SetStatus,
 )
 from actors.status_actor import StatusActor
+from corosync.config import ClusterConfig, ClusterNode
 from errors import BadStatusValue, FileTooLarge, NotFound
 from status.clusterlog import ClusterLog, new_entry
-from tests.actors.conftest import Recorder
+from tests.fakes.actors import Recorder
 from tests.vectors import VECTORS
 from wire import kvstore
 

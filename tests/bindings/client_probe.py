@@ -6,7 +6,6 @@ Python 3.11 has no os.setns, so the tests run this in the node's network namespa
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import select
@@ -20,7 +19,6 @@ from bindings import libcpg
 from bindings.libcmap import CMAP_TRACK_ADD, CMAP_TRACK_DELETE, CMAP_TRACK_MODIFY, CmapHandle
 from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
 from bindings.libquorum import CS_TRACK_CHANGES, QuorumHandle
-from bindings.libvotequorum import VotequorumHandle
 from errors import CsError, CsLibraryError, CsTryAgain
 
 GROUP = b"pve_dcdb_v1"
@@ -233,21 +231,6 @@ def scenario_quorum() -> dict[str, Any]:
     return out
 
 
-def scenario_votequorum() -> dict[str, Any]:
-    with VotequorumHandle() as vq:
-        vq.initialize()
-        info = vq.getinfo()
-        out: dict[str, Any] = {"info": dataclasses.asdict(info)}
-        out["quorate"] = info.quorate
-        out["node1_quorate"] = vq.getinfo(1).quorate
-        try:
-            vq.getinfo(99)
-            out["node99"] = "no error"
-        except CsError as exc:
-            out["node99"] = err(exc)
-    return out
-
-
 def scenario_noserver() -> dict[str, Any]:
     """Initialize every handle where no corosync listens (an empty network namespace)."""
     out: dict[str, Any] = {}
@@ -255,7 +238,6 @@ def scenario_noserver() -> dict[str, Any]:
         ("cpg", lambda: CpgHandle().initialize(lambda *_: None, lambda *_: None)),
         ("cmap", lambda: CmapHandle().initialize()),
         ("quorum", lambda: QuorumHandle().initialize(lambda *_: None)),
-        ("votequorum", lambda: VotequorumHandle().initialize()),
     ]
     for name, init in handles:
         start = time.monotonic()
@@ -320,7 +302,6 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "cpg": scenario_cpg,
     "cmap": scenario_cmap,
     "quorum": scenario_quorum,
-    "votequorum": scenario_votequorum,
     "noserver": scenario_noserver,
     "kill": scenario_kill,
 }

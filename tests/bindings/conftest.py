@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from bindings import libcmap, libcpg, libquorum, libvotequorum
+from bindings import libcmap, libcpg, libquorum
 from bindings._loader import load_library
 from tests.require import require
 
@@ -65,7 +65,7 @@ def missing_corosync_pieces() -> list[str]:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if os.geteuid() != 0:
         missing.append("root")
-    for module in (libcpg, libcmap, libquorum, libvotequorum):
+    for module in (libcpg, libcmap, libquorum):
         try:
             load_library(module.SONAME, {})
         except ImportError:

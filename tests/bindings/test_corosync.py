@@ -38,7 +38,6 @@ def test_initialize_without_corosync_raises_library_error_quickly():
         ("cpg", "cpg_model_initialize"),
         ("cmap", "cmap_initialize"),
         ("quorum", "quorum_initialize"),
-        ("votequorum", "votequorum_initialize"),
     ]:
         assert without_call(result[name]) == LIBRARY, name
         assert result[name]["call"] == call
@@ -128,16 +127,6 @@ def test_quorum_getquorate_and_notify(corosync: CorosyncNode):
     assert result["notify"]["quorate"] is True
     assert result["notify"]["nodes"] == [1]
     assert result["notify"]["ring_seq"] > 0
-
-
-def test_votequorum_getinfo(corosync: CorosyncNode):
-    result = corosync.probe("votequorum")
-    assert result["quorate"] is True
-    assert result["node1_quorate"] is True
-    info = result["info"]
-    assert (info["node_id"], info["node_state"], info["node_votes"]) == (1, 1, 1)
-    assert (info["total_votes"], info["quorum"], info["qdevice_name"]) == (1, 1, "")
-    assert without_call(result["node99"]) == {"class": "CsNotExist", "code": 12, "name": "CS_ERR_NOT_EXIST"}
 
 
 def test_killing_corosync_makes_dispatch_raise_library_error(fresh_corosync: CorosyncNode):

@@ -6,7 +6,7 @@ import ctypes
 
 import pytest
 
-from bindings import _types, libcmap, libcpg, libquorum, libvotequorum
+from bindings import _types, libcmap, libcpg, libquorum
 
 # (struct, sizeof, {field: offsetof}) measured with a C program including the real headers.
 LAYOUTS = [
@@ -22,11 +22,6 @@ LAYOUTS = [
     (_types.iovec, 16, {"iov_base": 0, "iov_len": 8}),
     (libcmap.cmap_notify_value, 24, {"type": 0, "len": 8, "data": 16}),
     (libquorum.quorum_callbacks_t, 8, {"quorum_notify_fn": 0}),
-    (
-        libvotequorum.votequorum_info,
-        292,
-        {"node_id": 0, "node_state": 4, "flags": 28, "qdevice_votes": 32, "qdevice_name": 36},
-    ),
 ]
 
 
@@ -43,7 +38,6 @@ def test_enums_and_handles_are_c_sized():
     assert ctypes.sizeof(libcpg.cpg_guarantee_t) == 4
     for handle in (libcpg.cpg_handle_t, libcmap.cmap_handle_t, libquorum.quorum_handle_t):
         assert ctypes.sizeof(handle) == 8
-    assert ctypes.sizeof(libvotequorum.votequorum_handle_t) == 8
 
 
 def test_constants_match_headers():
@@ -53,5 +47,4 @@ def test_constants_match_headers():
     assert libcpg.CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF == 1
     assert (libcmap.CMAP_TRACK_ADD, libcmap.CMAP_TRACK_DELETE, libcmap.CMAP_TRACK_MODIFY) == (4, 1, 2)
     assert libcmap.CMAP_TRACK_PREFIX == 8
-    assert libvotequorum.VOTEQUORUM_INFO_QUORATE == 2
     assert [r.value for r in libcpg.CpgReason] == [0, 1, 2, 3, 4, 5]

@@ -11,7 +11,7 @@ import pytest
 from bindings import libcmap
 from bindings.libcmap import CMAP_TRACK_ADD, CMAP_TRACK_ALL, CMAP_TRACK_PREFIX, CmapHandle, NodeEntry
 from errors import CsError, CsNotExist
-from tests.bindings.fakes import FakeLib
+from tests.fakes.bindings import FakeLib
 
 HANDLE = 5
 

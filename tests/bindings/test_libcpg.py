@@ -10,7 +10,7 @@ import pytest
 from bindings import libcpg
 from bindings.libcpg import CpgAddress, CpgHandle, CpgReason, CpgRingId, decode_group, encode_group
 from errors import CsError, CsLibraryError
-from tests.bindings.fakes import FakeLib, returns
+from tests.fakes.bindings import FakeLib, returns
 
 HANDLE = 77
 

@@ -1,4 +1,4 @@
-"""QuorumHandle and VotequorumHandle without a daemon."""
+"""QuorumHandle without a daemon."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from bindings import libquorum, libvotequorum
+from bindings import libquorum
 from bindings.libquorum import QUORUM_SET, QuorumHandle
-from bindings.libvotequorum import VotequorumHandle, VotequorumInfo
 from errors import CsError
-from tests.bindings.fakes import FakeLib
+from tests.fakes.bindings import FakeLib
 
 HANDLE = 11
 
@@ -77,39 +76,3 @@ def test_quorum_finalize_releases(monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(CsError) as info:
         quorum.handle.getquorate()
     assert (info.value.code, info.value.call) == (9, "quorum_getquorate")
-
-
-def test_votequorum_getinfo(monkeypatch: pytest.MonkeyPatch):
-    def initialize(handle_ref: Any, callbacks: Any) -> int:
-        assert callbacks is None
-        handle_ref._obj.value = HANDLE
-        return 1
-
-    def getinfo(handle: int, nodeid: int, info_ref: Any) -> int:
-        info = info_ref._obj
-        info.node_id = nodeid or 1
-        info.node_state = 1
-        info.node_votes = 1
-        info.node_expected_votes = 3
-        info.highest_expected = 3
-        info.total_votes = 2
-        info.quorum = 2
-        info.flags = libvotequorum.VOTEQUORUM_INFO_QUORATE | libvotequorum.VOTEQUORUM_INFO_WAIT_FOR_ALL
-        info.qdevice_votes = 0
-        info.qdevice_name = b"Qdevice"
-        return 1
-
-    lib = FakeLib(votequorum_initialize=initialize, votequorum_getinfo=getinfo)
-    monkeypatch.setattr(libvotequorum, "_lib", lambda: lib)
-    with VotequorumHandle() as vq:
-        vq.initialize()
-        info = vq.getinfo()
-        assert info == VotequorumInfo(1, 1, 1, 3, 3, 2, 2, 6, 0, "Qdevice")
-        assert info.quorate
-        assert vq.getinfo(2).node_id == 2
-    assert lib.names()[-1] == "votequorum_finalize"
-
-
-def test_votequorum_not_quorate():
-    info = VotequorumInfo(1, 1, 1, 3, 3, 1, 2, libvotequorum.VOTEQUORUM_INFO_WAIT_FOR_ALL, 0, "")
-    assert not info.quorate

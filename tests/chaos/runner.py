@@ -42,9 +42,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.cluster.helpers import wait_until, write_errno
-from tests.cluster.lab import CorosyncLab, NodeDaemon, read_memdb, try_read_index, wait_same_index
-from tests.cluster.nodes import start_daemon, start_nodes, wait_writable
+from lab.cluster import CorosyncLab, NodeDaemon, read_memdb, try_read_index, wait_same_index
+from lab.nodes import start_daemon, start_nodes, wait_writable
+from lab.probes import wait_until, write_errno
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.cluster import CorosyncLab
 from tests.chaos.runner import FAULTS, ChaosRun
-from tests.cluster.lab import CorosyncLab
-from tests.integration.daemon import require_fuse
+from tests.integration.mounts import require_fuse
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse, pytest.mark.timeout(600)]
 

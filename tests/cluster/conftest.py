@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.lab import CorosyncLab, missing_tools, sweep_session
+from lab.cluster import CorosyncLab, missing_tools, sweep_session
 from tests.require import require
 
 log = logging.getLogger(__name__)

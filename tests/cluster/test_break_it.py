@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.helpers import wait_until, write_errno
-from tests.cluster.lab import CorosyncLab, NodeDaemon, wait_same_index
-from tests.cluster.nodes import start_nodes, wait_writable
-from tests.integration.daemon import require_fuse
-from tests.integration.helpers import os_errno, read_status
+from lab.cluster import CorosyncLab, NodeDaemon, wait_same_index
+from lab.nodes import start_nodes, wait_writable
+from lab.probes import wait_until, write_errno
+from tests.integration.helpers import check_write_limits, os_errno, read_status
+from tests.integration.mounts import require_fuse
 from tests.integration.rewrite_race import content, race
-from tests.integration.test_direct_io import check_write_limits
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.helpers import wait_until
-from tests.cluster.lab import CorosyncLab, NodeDaemon
-from tests.cluster.nodes import start_daemon, start_nodes, wait_writable
-from tests.integration.daemon import require_fuse
+from lab.cluster import CorosyncLab, NodeDaemon
+from lab.nodes import start_daemon, start_nodes, wait_writable
+from lab.probes import wait_until
+from tests.integration.mounts import require_fuse
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 

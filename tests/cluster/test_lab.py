@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.lab import CorosyncLab, list_netns
-from tests.integration.daemon import is_mounted, require_fuse
+from lab.cluster import CorosyncLab, list_netns
+from lab.daemon import is_mounted
+from tests.integration.mounts import require_fuse
 
 pytestmark = pytest.mark.corosync
 

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import fresh_mode, wait_until, write_errno
-from tests.cluster.lab import CorosyncLab, NodeDaemon
-from tests.integration.daemon import Daemon, is_mounted, require_fuse
+from lab.cluster import CorosyncLab, NodeDaemon
+from lab.daemon import Daemon, is_mounted
+from lab.probes import fresh_mode, wait_until, write_errno
+from tests.integration.mounts import require_fuse
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 

@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import fresh_stat, wait_until, write_errno
-from tests.cluster.lab import (
+from lab.cluster import (
     CorosyncLab,
     NodeDaemon,
     join_back,
@@ -35,8 +34,9 @@ from tests.cluster.lab import (
     split_off,
     wait_same_index,
 )
-from tests.cluster.nodes import QUORATE_S, start_daemon, start_nodes, wait_writable
-from tests.integration.daemon import require_fuse
+from lab.nodes import QUORATE_S, start_daemon, start_nodes, wait_writable
+from lab.probes import fresh_stat, wait_until, write_errno
+from tests.integration.mounts import require_fuse
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.helpers import fresh_stat
-from tests.cluster.lab import CorosyncLab, NodeDaemon, wait_same_index
-from tests.cluster.nodes import start_nodes, wait_writable
-from tests.cluster.test_status_cluster import status_json, wait_status
-from tests.integration.daemon import REPO, require_fuse
+from lab.cluster import CorosyncLab, NodeDaemon, wait_same_index
+from lab.daemon import REPO
+from lab.nodes import start_nodes, wait_writable
+from lab.probes import fresh_stat, status_json, wait_status
+from tests.integration.mounts import require_fuse
 
 pytestmark = [pytest.mark.corosync, pytest.mark.fuse]
 

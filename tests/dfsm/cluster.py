@@ -31,7 +31,7 @@ from dfsm import (
     Multicast,
     StateDecision,
 )
-from tests.dfsm.fakes import T0, Clock
+from tests.fakes.dfsm import T0, Clock
 
 
 @dataclass

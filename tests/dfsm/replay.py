@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dfsm import Action, Dfsm, LocalResult, Member, MemberState, Mode, Multicast, StateDecision
-from tests.dfsm.fakes import Clock
+from tests.fakes.dfsm import Clock
 from tests.wire import capture
 from wire import dcdb
 from wire import dfsm as wire

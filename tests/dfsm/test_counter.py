@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dfsm import Action, DfsmLeave, LocalResult, Mode, Multicast
-from tests.dfsm.fakes import (
+from tests.fakes.dfsm import (
     ME,
     N2,
     T0,

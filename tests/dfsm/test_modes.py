@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dfsm import DfsmFatal, Leave, LocalResult, Mode, ModeChanged
-from tests.dfsm.fakes import ME, N2, deliver, make, normal, to_synced
+from tests.fakes.dfsm import ME, N2, deliver, make, normal, to_synced
 
 M = Mode
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dfsm import DfsmLeave, Member, Mode, StateDecision
-from tests.dfsm.fakes import (
+from tests.fakes.dfsm import (
     ME,
     N2,
     N3,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dfsm import Leave, Member, Mode
-from tests.dfsm.fakes import ME, N2, T, deliver, make, normal, state, to_start_sync, to_synced
+from tests.fakes.dfsm import ME, N2, T, deliver, make, normal, state, to_start_sync, to_synced
 from wire import dfsm as wire
 
 

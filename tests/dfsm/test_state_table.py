@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from dfsm import Dfsm, Mode
-from tests.dfsm.fakes import ME, N2, T, deliver, make, sent_types, state, to_start_sync, to_synced, to_update
+from tests.fakes.dfsm import ME, N2, T, deliver, make, sent_types, state, to_start_sync, to_synced, to_update
 from wire import dcdb
 from wire import dfsm as wire
 

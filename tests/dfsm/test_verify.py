@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dfsm import DfsmLeave, Mode, Multicast
-from tests.dfsm.fakes import ME, N2, N3, T0, T, deliver, make, sent, state, to_start_sync, to_synced
+from tests.fakes.dfsm import ME, N2, N3, T0, T, deliver, make, sent, state, to_start_sync, to_synced
 from wire import dcdb
 from wire import dfsm as wire
 

@@ -17,9 +17,9 @@ from typing import Any
 import pykka
 
 from actors.messages import ApplyDelivered, AttachCluster, Propose, Request, ask
-from actors.outcome import ChangeOutcome
 from dcdb.apply import Delivered
 from errors import PmxcfsError
+from replication.outcome import ChangeOutcome
 from wire.dcdb import DcdbMessageType
 
 TIMEOUT_S = 10.0

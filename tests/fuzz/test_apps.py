@@ -26,14 +26,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.db_actor import DbActor
-from actors.dcdb_app import DcdbApp
 from actors.fs_actor import FsActor
-from actors.kvstore_app import KvstoreApp
 from actors.messages import (
     ActivateTree,
-    ClusterConfig,
     ClusterConfigChanged,
-    ClusterNode,
     CommitPending,
     CreateFile,
     GetClusterLog,
@@ -51,9 +47,12 @@ from actors.messages import (
     ask,
 )
 from actors.status_actor import StatusActor
+from corosync.config import ClusterConfig, ClusterNode
 from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
 from errors import WireFormatError
 from memdb.loader import load_memdb, normalise_row
+from replication.dcdb_app import DcdbApp
+from replication.kvstore_app import KvstoreApp
 from tests.fuzz import corpus
 from tests.fuzz.strategies import fuzz, garbage
 from wire import dcdb, kvstore

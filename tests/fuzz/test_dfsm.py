@@ -1,7 +1,7 @@
 """Garbage from a group member fed into a ``dfsm.Dfsm`` in each mode: LEAVE or ignore, never raise.
 
 The machine runs a small DCDB-like application that decodes what it is given exactly as
-actors/dcdb_app.py does (a WireFormatError becomes DfsmLeave). A rogue member, whose STATE made
+replication/dcdb_app.py does (a WireFormatError becomes DfsmLeave). A rogue member, whose STATE made
 it part of the group, then sends a few messages: random bytes, mutated captured messages, good
 headers over bad payloads, some stamped with the current sync epoch so that they pass the epoch
 check. After each one:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon import Daemon, public_daemon, require_fuse
+from lab.daemon import Daemon
+from tests.integration.mounts import public_daemon, require_fuse
 
 
 @pytest.fixture

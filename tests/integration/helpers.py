@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import os
+import random
 import select
 import shutil
 import sqlite3
@@ -22,8 +23,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from lab.daemon import Daemon
+from memdb.tree import MAX_FILE_SIZE
 from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES  # noqa: F401 - re-exported
-from tests.integration.daemon import Daemon
 from tests.require import require
 from tests.vectors import VECTORS
 
@@ -337,3 +339,103 @@ def execute_sql(db: Path, *statements: str | tuple[str, Sequence[Any]]) -> None:
             else:
                 conn.execute(statement)
         conn.commit()
+
+
+# ----- corrupt databases (refused at startup, left alone) ----------------------------------
+
+ROW_MTIME = 1795608486
+"""The mtime of the rows the corruptions add."""
+
+
+def corrupt_random(db: Path) -> None:
+    db.write_bytes(random.Random(42).randbytes(16384))
+
+
+def corrupt_truncated(db: Path) -> None:
+    copy_vector_db(db)
+    db.write_bytes(db.read_bytes()[:3000])
+
+
+def vector_with(*statements: str) -> Callable[[Path], None]:
+    def make(db: Path) -> None:
+        copy_vector_db(db)
+        execute_sql(db, *statements)
+
+    return make
+
+
+CORRUPTIONS: dict[str, Callable[[Path], None]] = {
+    "random-bytes": corrupt_random,
+    "truncated": corrupt_truncated,
+    "duplicate-name": vector_with(
+        f"INSERT INTO tree VALUES(100, 0, 5, 0, {ROW_MTIME}, 8, 'datacenter.cfg', X'00')"
+    ),
+    "missing-parent": vector_with(
+        f"INSERT INTO tree VALUES(100, 777, 5, 0, {ROW_MTIME}, 8, 'orphan', X'00')"
+    ),
+    "directory-with-data": vector_with(
+        f"INSERT INTO tree VALUES(100, 0, 5, 0, {ROW_MTIME}, 4, 'dir', X'00')"
+    ),
+    "unknown-type": vector_with(f"INSERT INTO tree VALUES(100, 0, 5, 0, {ROW_MTIME}, 10, 'odd', NULL)"),
+    "empty-name": vector_with(f"INSERT INTO tree VALUES(100, 0, 5, 0, {ROW_MTIME}, 8, '', NULL)"),
+    "root-with-other-name": vector_with("UPDATE tree SET name = 'other' WHERE inode = 0"),
+    "parent-is-a-file": vector_with(f"INSERT INTO tree VALUES(100, 19, 5, 0, {ROW_MTIME}, 8, 'child', NULL)"),
+    # a file row whose inode earlier rows use as their parent (the C code would silently
+    # drop those children; the reference asks a reimplementation to reject it)
+    "file-used-as-parent-later": vector_with(
+        f"INSERT INTO tree VALUES(150, 200, 5, 0, {ROW_MTIME}, 8, 'child', NULL)",
+        f"INSERT INTO tree VALUES(200, 0, 5, 0, {ROW_MTIME}, 8, 'plainfile', X'00')",
+    ),
+    "duplicate-vmid": vector_with(
+        f"INSERT INTO tree VALUES(100, 26, 5, 0, {ROW_MTIME}, 8, '100.conf', X'00')"
+    ),
+    "guest-folder-is-a-file": vector_with(
+        f"INSERT INTO tree VALUES(100, 60, 5, 0, {ROW_MTIME}, 8, 'lxc', X'00')"
+    ),
+}
+
+
+# ----- the 1 MiB limit -------------------------------------------------------------------------
+
+
+def pwrite_errno(path: Path, data: bytes, offset: int, flags: int = os.O_WRONLY) -> int | None:
+    fd = os.open(path, flags)
+    try:
+        return os_errno(lambda: os.pwrite(fd, data, offset))
+    finally:
+        os.close(fd)
+
+
+def append_errno(path: Path, data: bytes) -> int | None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        return os_errno(lambda: os.write(fd, data))
+    finally:
+        os.close(fd)
+
+
+def check_write_limits(mount: Path, name: str = "limits.cfg") -> None:
+    """The issue's cases on one mount; each refused write leaves the file as it was."""
+    f = mount / name
+    near_full = bytes(range(256)) * 4096
+    f.write_bytes(near_full[:1_048_500])
+    assert append_errno(f, b"x" * 100) == errno.EFBIG
+    assert f.read_bytes() == near_full[:1_048_500]
+
+    f.write_bytes(b"c" * 4000)
+    assert pwrite_errno(f, b"d" * 8192, 1_044_580) == errno.EFBIG
+    assert pwrite_errno(f, b"d" * 8192, 1_044_580, os.O_RDWR) == errno.EFBIG
+    assert pwrite_errno(f, b"x", 1 << 32) == errno.EFBIG  # past a 32-bit offset
+    assert pwrite_errno(f, b"x", MAX_FILE_SIZE) == errno.EFBIG
+    for size in (5 << 30, 4 << 30, (1 << 32) + 10, MAX_FILE_SIZE + 1):
+        assert os_errno(lambda size=size: os.truncate(f, size)) == errno.EFBIG, size
+    assert f.read_bytes() == b"c" * 4000
+    assert f.stat().st_size == 4000
+
+    # up to the limit is fine
+    assert pwrite_errno(f, b"e" * 96, MAX_FILE_SIZE - 96) is None
+    assert f.stat().st_size == MAX_FILE_SIZE
+    data = f.read_bytes()
+    assert data[:4000] == b"c" * 4000
+    assert data[-96:] == b"e" * 96
+    assert data[4000:-96] == bytes(MAX_FILE_SIZE - 4096)

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 from tests.integration.helpers import entry_count, snapshot_tree, vmlist
 
 pytestmark = pytest.mark.fuse

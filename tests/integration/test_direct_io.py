@@ -10,62 +10,16 @@ The daemon runs with -d, so every read request it serves shows in its log.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from memdb.tree import MAX_FILE_SIZE
-from tests.integration.daemon import Daemon
-from tests.integration.helpers import os_errno
+from lab.daemon import Daemon
+from tests.integration.helpers import check_write_limits
 from tests.integration.rewrite_race import content, race
 
 pytestmark = pytest.mark.fuse
-
-
-def pwrite_errno(path: Path, data: bytes, offset: int, flags: int = os.O_WRONLY) -> int | None:
-    fd = os.open(path, flags)
-    try:
-        return os_errno(lambda: os.pwrite(fd, data, offset))
-    finally:
-        os.close(fd)
-
-
-def append_errno(path: Path, data: bytes) -> int | None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    try:
-        return os_errno(lambda: os.write(fd, data))
-    finally:
-        os.close(fd)
-
-
-def check_write_limits(mount: Path, name: str = "limits.cfg") -> None:
-    """The issue's cases on one mount; each refused write leaves the file as it was."""
-    f = mount / name
-    near_full = bytes(range(256)) * 4096
-    f.write_bytes(near_full[:1_048_500])
-    assert append_errno(f, b"x" * 100) == errno.EFBIG
-    assert f.read_bytes() == near_full[:1_048_500]
-
-    f.write_bytes(b"c" * 4000)
-    assert pwrite_errno(f, b"d" * 8192, 1_044_580) == errno.EFBIG
-    assert pwrite_errno(f, b"d" * 8192, 1_044_580, os.O_RDWR) == errno.EFBIG
-    assert pwrite_errno(f, b"x", 1 << 32) == errno.EFBIG  # past a 32-bit offset
-    assert pwrite_errno(f, b"x", MAX_FILE_SIZE) == errno.EFBIG
-    for size in (5 << 30, 4 << 30, (1 << 32) + 10, MAX_FILE_SIZE + 1):
-        assert os_errno(lambda size=size: os.truncate(f, size)) == errno.EFBIG, size
-    assert f.read_bytes() == b"c" * 4000
-    assert f.stat().st_size == 4000
-
-    # up to the limit is fine
-    assert pwrite_errno(f, b"e" * 96, MAX_FILE_SIZE - 96) is None
-    assert f.stat().st_size == MAX_FILE_SIZE
-    data = f.read_bytes()
-    assert data[:4000] == b"c" * 4000
-    assert data[-96:] == b"e" * 96
-    assert data[4000:-96] == bytes(MAX_FILE_SIZE - 4096)
 
 
 def test_writes_past_1_mib_are_refused_whole(pve: Daemon) -> None:

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 from tests.integration.helpers import (
     LINK_NAMES,
     PLUGIN_NAMES,

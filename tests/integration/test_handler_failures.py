@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 from tests.integration.helpers import os_errno
 
 pytestmark = pytest.mark.fuse

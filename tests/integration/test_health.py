@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon import REPO, Daemon, public_daemon, require_fuse
+from lab.daemon import REPO, Daemon
 from tests.integration.helpers import WWW_DATA, read_json, run_as
+from tests.integration.mounts import public_daemon, require_fuse
 from tools.create import create_db
 from tools.health import fetch_health
 from tools.progress import Progress

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon import REPO, STOP_TIMEOUT_S, Daemon, is_mounted
+from lab.daemon import REPO, STOP_TIMEOUT_S, Daemon, is_mounted
 from tests.integration.helpers import (
+    CORRUPTIONS,
     LINK_NAMES,
     STATUS_NAMES,
     VECTORS,
@@ -33,6 +34,7 @@ from tests.integration.helpers import (
     vmlist,
     wait_pid_exit,
 )
+from tests.integration.mounts import kill_leftover
 
 pytestmark = pytest.mark.fuse
 
@@ -335,44 +337,6 @@ def test_our_database_is_readable_with_the_original_schema(make_daemon: MakeDaem
 # ----- corrupt databases -----------------------------------------------------------------
 
 
-def corrupt_random(db: Path) -> None:
-    db.write_bytes(random.Random(42).randbytes(16384))
-
-
-def corrupt_truncated(db: Path) -> None:
-    copy_vector_db(db)
-    db.write_bytes(db.read_bytes()[:3000])
-
-
-def vector_with(*statements: str) -> Callable[[Path], None]:
-    def make(db: Path) -> None:
-        copy_vector_db(db)
-        execute_sql(db, *statements)
-
-    return make
-
-
-CORRUPTIONS: dict[str, Callable[[Path], None]] = {
-    "random-bytes": corrupt_random,
-    "truncated": corrupt_truncated,
-    "duplicate-name": vector_with(f"INSERT INTO tree VALUES(100, 0, 5, 0, {T}, 8, 'datacenter.cfg', X'00')"),
-    "missing-parent": vector_with(f"INSERT INTO tree VALUES(100, 777, 5, 0, {T}, 8, 'orphan', X'00')"),
-    "directory-with-data": vector_with(f"INSERT INTO tree VALUES(100, 0, 5, 0, {T}, 4, 'dir', X'00')"),
-    "unknown-type": vector_with(f"INSERT INTO tree VALUES(100, 0, 5, 0, {T}, 10, 'odd', NULL)"),
-    "empty-name": vector_with(f"INSERT INTO tree VALUES(100, 0, 5, 0, {T}, 8, '', NULL)"),
-    "root-with-other-name": vector_with("UPDATE tree SET name = 'other' WHERE inode = 0"),
-    "parent-is-a-file": vector_with(f"INSERT INTO tree VALUES(100, 19, 5, 0, {T}, 8, 'child', NULL)"),
-    # a file row whose inode earlier rows use as their parent (the C code would silently
-    # drop those children; the reference asks a reimplementation to reject it)
-    "file-used-as-parent-later": vector_with(
-        f"INSERT INTO tree VALUES(150, 200, 5, 0, {T}, 8, 'child', NULL)",
-        f"INSERT INTO tree VALUES(200, 0, 5, 0, {T}, 8, 'plainfile', X'00')",
-    ),
-    "duplicate-vmid": vector_with(f"INSERT INTO tree VALUES(100, 26, 5, 0, {T}, 8, '100.conf', X'00')"),
-    "guest-folder-is-a-file": vector_with(f"INSERT INTO tree VALUES(100, 60, 5, 0, {T}, 8, 'lxc', X'00')"),
-}
-
-
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
 def test_a_corrupt_database_is_refused_and_left_alone(make_daemon: MakeDaemon, kind: str) -> None:
     pve = make_daemon(extra_args=("-l",))
@@ -406,22 +370,6 @@ def test_a_bad_option_exits_1(make_daemon: MakeDaemon) -> None:
     pve.start(wait=False)
     assert pve.wait_exit() == 1
     assert not is_mounted(pve.mount)
-
-
-def kill_leftover(pid: int | None, mount: Path, script: str) -> None:
-    """End a background daemon we started (by its pid, else by our unique mount path and its script)."""
-    pids = [pid] if pid else []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                if os.fsencode(mount) in cmdline and os.fsencode(script) in cmdline:
-                    pids.append(int(entry.name))
-    for each in pids:
-        if pid_alive(each):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(each, signal.SIGKILL)
-            wait_pid_exit(each, STOP_TIMEOUT_S)
 
 
 def test_background_mode(make_daemon: MakeDaemon, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 from tests.integration.helpers import (
     LINK_NAMES,
     NOBODY,

@@ -29,11 +29,12 @@ from typing import Any
 import pytest
 
 from ipc.client import PveIpcClient
+from lab.daemon import Daemon, is_mounted
 from tests.expected import STATUS_NAMES
-from tests.integration.daemon import Daemon, is_mounted, require_fuse
 from tests.integration.helpers import read_status, run_as
+from tests.integration.mounts import require_fuse
 from tests.ipc.client_probe import TOKEN
-from tests.ipc.test_server import READS_OK, ROOT_OK, probe
+from tests.ipc.probes import READS_OK, ROOT_OK, probe
 from tests.require import require
 
 pytestmark = pytest.mark.fuse

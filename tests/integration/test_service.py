@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from daemon.logs import SYSLOG_SOCKET_ENV
-from tests.integration.daemon import READY_TIMEOUT_S, REPO, STOP_TIMEOUT_S, Daemon, is_mounted
+from lab.daemon import READY_TIMEOUT_S, REPO, STOP_TIMEOUT_S, Daemon, is_mounted
 from tests.integration.helpers import copy_vector_db, wait_pid_exit
-from tests.integration.test_lifecycle import kill_leftover
+from tests.integration.mounts import kill_leftover
 from tests.vectors import VECTORS
 
 pytestmark = pytest.mark.fuse

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.integration.daemon import Daemon, is_mounted
+from lab.daemon import Daemon, is_mounted
 
 pytestmark = pytest.mark.fuse
 

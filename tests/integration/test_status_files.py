@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 from tests.integration.helpers import (
     LINK_NAMES,
     PLUGIN_NAMES,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.integration.daemon import Daemon
+from lab.daemon import Daemon
 from tests.integration.helpers import expect_errno, vmlist
 
 pytestmark = pytest.mark.fuse

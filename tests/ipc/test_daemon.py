@@ -25,9 +25,10 @@ import pytest
 from ipc import codec
 from ipc.client import IpcError, PveIpcClient
 from ipc.codec import Op
-from tests.integration.daemon import Daemon, require_fuse
+from lab.daemon import Daemon
 from tests.integration.helpers import NOBODY, WWW_DATA, wait_for
-from tests.ipc.test_server import READS_OK, ROOT_OK, probe
+from tests.integration.mounts import require_fuse
+from tests.ipc.probes import READS_OK, ROOT_OK, probe
 from tests.vectors import VECTORS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import struct
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +21,7 @@ from ipc.server import IpcServer
 from memdb.tree import MAX_FILE_SIZE
 from tests.integration.helpers import NOBODY, WWW_DATA, wait_for
 from tests.ipc.conftest import GUESTS, TIMEOUT, Status, Tree, no_texts
+from tests.ipc.probes import READS_OK, ROOT_OK, probe
 from tests.require import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,56 +198,6 @@ def test_fifty_clients_at_once(server: IpcServer, status: Status) -> None:
     assert not failures, failures[:3]
     assert sorted(msg.key for msg in status.of(m.SetStatus)) == sorted(f"kv/client{n}" for n in range(50))
     wait_for(lambda: all_gone(server, os.getpid()), TIMEOUT, "all fifty connections cleaned up")
-
-
-def probe(name: str, uid: int, gid: int, groups: tuple[int, ...] = ()) -> dict[str, Any]:
-    """Run tests/ipc/client_probe.py as uid:gid; the errno of each request (0: success)."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.ipc.client_probe",
-            name,
-            str(uid),
-            str(gid),
-            ",".join(map(str, groups)),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    assert (result["uid"], result["gid"]) == (uid, gid)
-    return result
-
-
-READS_OK = {
-    "get_fs_version": 0,
-    "get_cluster_info": 0,
-    "get_guest_list": 0,
-    "get_config": 0,
-    "get_cluster_log": 0,
-    "get_rrd_dump": 0,
-    "get_guest_config_property": 0,
-    "get_guest_config_properties": 0,
-    "verify_token": 0,
-}
-ROOT_OK = {
-    "uid": 0,
-    "gid": 0,
-    "connect": 0,
-    **READS_OK,
-    "get_config_private": 0,
-    "get_config_node_private": 0,
-    "set_status": 0,
-    "get_status": 0,
-    "log_cluster_msg": 0,
-    "get_health": 0,
-}
-"""What root may do: everything."""
 
 
 @pytest.mark.allow_error_logs  # "connection from bad user" is logged as critical, as in C

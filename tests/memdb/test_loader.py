@@ -8,44 +8,7 @@ from errors import CorruptDatabase
 from memdb.loader import load_memdb, normalise_row
 from memdb.records import DT_DIR, DT_REG, Row
 from memdb.tree import MemDb
-from tests.memdb.helpers import content_state, reload, rows_of
-
-V = Row(0, 0, 100, 2, 5555, DT_REG, "__version__", None)
-
-
-def _dir(inode: int, parent: int, name: str, version: int | None = None) -> Row:
-    return Row(inode, parent, inode if version is None else version, 0, 1, DT_DIR, name, None)
-
-
-def _file(inode: int, parent: int, name: str, data: bytes | None = b"x") -> Row:
-    return Row(inode, parent, inode, 0, 1, DT_REG, name, data)
-
-
-BAD_ROWS = [
-    pytest.param([V, _file(2, 0, "")], id="empty-name"),
-    pytest.param([V, _dir(2, 0, "")], id="empty-name-dir"),
-    pytest.param([V, Row(2, 0, 2, 0, 1, DT_DIR, "d", b"data")], id="dir-with-data"),
-    pytest.param([V, Row(2, 0, 2, 0, 1, 10, "weird", None)], id="unknown-type-10"),
-    pytest.param([V, Row(2, 0, 2, 0, 1, 0, "weird", None)], id="unknown-type-0"),
-    pytest.param([V, Row(2, 0, 2, 0, 1, 1, "fifo", None)], id="unknown-type-1"),
-    pytest.param([Row(0, 0, 100, 0, 1, DT_REG, "root", None)], id="root-unexpected-name"),
-    pytest.param([Row(0, 0, 100, 0, 1, DT_REG, "__version__x", None)], id="root-name-prefix"),
-    pytest.param([V, _file(2, 0, "f"), _file(3, 2, "child")], id="parent-is-file"),
-    pytest.param([V, _file(2, 0, "same"), _file(3, 0, "same")], id="duplicate-name"),
-    pytest.param([V, _dir(2, 0, "same"), _file(3, 0, "same")], id="duplicate-name-dir-file"),
-    pytest.param([V, _dir(2, 0, "d"), _file(3, 2, "a"), _file(4, 2, "a")], id="duplicate-name-in-dir"),
-    pytest.param([V, _dir(2, 0, "d"), _dir(2, 0, "e")], id="strange-placeholder"),
-    pytest.param([V, _file(2, 0, "f"), _dir(2, 0, "e")], id="strange-placeholder-over-file"),
-    pytest.param([V, _file(3, 9, "orphan")], id="missing-parent"),
-    pytest.param([V, _dir(2, 0, "d"), _file(3, 2, "ok"), _file(4, 7, "orphan")], id="missing-parent-late"),
-    # stricter checks of the reimplementation (2.5 notes, "should reject")
-    pytest.param([V, _file(3, 2, "child"), _file(2, 0, "f")], id="file-replaces-placeholder"),
-    pytest.param([V, _dir(2, 3, "a"), _dir(3, 2, "b")], id="cycle"),
-    pytest.param([V, _dir(2, 2, "self")], id="own-parent"),
-    pytest.param([V, _file(101, 0, "future")], id="inode-newer-than-version"),
-    pytest.param([V, Row(2, 0, 101, 0, 1, DT_REG, "f", None)], id="version-newer-than-root"),
-    pytest.param([_file(2, 0, "f")], id="no-version-row"),
-]
+from tests.memdb.helpers import BAD_ROWS, V, content_state, dir_row, file_row, reload, rows_of
 
 
 @pytest.mark.parametrize("rows", BAD_ROWS)
@@ -55,13 +18,13 @@ def test_load_failures(rows: list[Row]) -> None:
 
 
 def test_version_row_sets_root_state() -> None:
-    db = load_memdb([V, _file(2, 0, "f")])
+    db = load_memdb([V, file_row(2, 0, "f")])
     assert (db.root.version, db.root.writer, db.root.mtime) == (100, 2, 5555)
     assert (db.root.inode, db.root.parent, db.root.type, db.root.name) == (0, 0, DT_DIR, "")
 
 
 def test_version_row_may_come_last() -> None:
-    db = load_memdb([_file(2, 0, "f"), V])
+    db = load_memdb([file_row(2, 0, "f"), V])
     assert db.root.version == 100
     assert db.read_all("f") == b"x"
 
@@ -89,12 +52,12 @@ def test_dir_with_empty_blob_is_fine() -> None:
 def test_out_of_order_rows_load() -> None:
     rows = [
         V,
-        _file(3, 10, "f3", b"three"),  # parent 10 seen later
-        _dir(5, 10, "sub"),  # a dir child first, too
-        _file(6, 5, "deep", b"deep"),
-        _file(7, 12, "f7"),  # grandparent chain appears later
-        _dir(10, 0, "top"),
-        _dir(12, 5, "sub2"),
+        file_row(3, 10, "f3", b"three"),  # parent 10 seen later
+        dir_row(5, 10, "sub"),  # a dir child first, too
+        file_row(6, 5, "deep", b"deep"),
+        file_row(7, 12, "f7"),  # grandparent chain appears later
+        dir_row(10, 0, "top"),
+        dir_row(12, 5, "sub2"),
     ]
     db = load_memdb(rows)
     assert set(db.readdir("top")) == {"f3", "sub"}

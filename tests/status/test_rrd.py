@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import rrdtool  # type: ignore[import-not-found]
 
+from lab.probes import wait_until
 from status.rrd import RrdWriter, local_midnight
-from tests.cluster.helpers import wait_until
 from tests.require import require
 
 START = 1_699_999_200

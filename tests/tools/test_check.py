@@ -12,8 +12,8 @@ import pytest
 from db.store import Store
 from memdb.records import DT_DIR, DT_REG, Row, version_row
 from tests.db.conftest import VECTOR_DB
-from tests.integration.test_lifecycle import CORRUPTIONS
-from tests.memdb.test_loader import BAD_ROWS
+from tests.integration.helpers import CORRUPTIONS
+from tests.memdb.helpers import BAD_ROWS
 from tests.tools.conftest import run, sha256, side_files, write_db
 
 V = version_row(100, 2, 5555)

@@ -35,8 +35,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from actors.corosync_service import Service, retry
 from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
+from corosync.service import Service, retry
 from dfsm import LocalResult
 from errors import CsError
 

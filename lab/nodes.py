@@ -6,8 +6,8 @@ import errno
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.cluster.helpers import wait_until, write_errno
-from tests.cluster.lab import CorosyncLab, NodeDaemon
+from lab.cluster import CorosyncLab, NodeDaemon
+from lab.probes import wait_until, write_errno
 
 QUORATE_S = 10.0
 """Daemon started or partition healed to quorate (corosync itself needs ~1.2 s for 3 nodes)."""

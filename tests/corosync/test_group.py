@@ -3,63 +3,18 @@ the same dispatch showed that we were cut off into a minority (the transitional 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pykka
 import pytest
 
-from actors.dfsm_group import DfsmGroup
 from bindings.libcpg import CpgAddress
-from dfsm import Dfsm, LocalResult, Member
-from tests.dfsm.fakes import ME, N2, N3, FakeApp, to_synced
+from dfsm import LocalResult, Member
+from tests.fakes.corosync import FakeHandle, Poller, dcdb_group
+from tests.fakes.dfsm import ME, N2, N3, to_synced
 
 N4 = Member(4, 400)
 N5 = Member(5, 500)
-
-
-class FakeHandle:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def initialize(self, deliver: Any, confchg: Any) -> None:
-        pass
-
-    def local_get(self) -> int:
-        return ME.nodeid
-
-    def join(self, group: bytes) -> None:
-        pass
-
-    def fd(self) -> int:
-        return 99
-
-    def mcast(self, parts: list[bytes]) -> None:
-        self.sent.append(b"".join(parts))
-
-    def finalize(self) -> None:
-        pass
-
-
-class Poller:
-    def watch(self, fd: int, owner: object) -> None:
-        pass
-
-    def forget(self, fd: int) -> None:
-        pass
-
-
-def dcdb_group(results: list[LocalResult], cpg: Callable[[], Any], *, confirm: bool = False) -> DfsmGroup:
-    """A group on fake handles whose results land in ``results``."""
-    return DfsmGroup(
-        b"test",
-        "dcdb",
-        lambda nodeid: Dfsm(FakeApp(), protocol_version=1, nodeid=ME.nodeid, pid=ME.pid, clock=lambda: 1),
-        Poller(),  # type: ignore[arg-type]
-        on_result=lambda result, waiter: results.append(result),
-        cpg=cpg,
-        confirm=confirm,
-    )
 
 
 class Group:

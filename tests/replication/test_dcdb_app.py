@@ -8,7 +8,6 @@ import pykka
 import pytest
 
 from actors.db_actor import DbActor
-from actors.dcdb_app import DcdbApp
 from actors.fs_actor import FsActor
 from actors.messages import (
     ActivateTree,
@@ -27,7 +26,8 @@ from errors import AlreadyExists
 from memdb.checksum import entry_checksum
 from memdb.entry import Entry
 from memdb.locks import LOCK_TIMEOUT
-from tests.actors.conftest import q
+from replication.dcdb_app import DcdbApp
+from tests.fakes.actors import q
 from tests.fakes.clock import Clock
 from wire.dcdb import DcdbMessageType, FuseMessage, UnlockMessage, decode_update, encode_fuse, encode_unlock
 

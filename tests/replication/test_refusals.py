@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from actors.messages import ChangeRefused, CreateFile, Rename, WriteFile
-from actors.refusals import REPEAT_S, RefusalLog, ReportingFuture, describe, shown
 from errors import AlreadyExists, ErrorLatched, FileTooLarge, NotQuorate
-from tests.actors.conftest import Recorder
+from replication.refusals import REPEAT_S, RefusalLog, ReportingFuture, describe, shown
+from tests.fakes.actors import Recorder
 from tests.fakes.clock import Clock
 
 

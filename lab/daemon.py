@@ -1,40 +1,24 @@
-"""Run the real daemon (main.py) on a real FUSE mount for integration tests."""
+"""Run the real daemon (main.py, or PMXCFS_DAEMON) on a real FUSE mount."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.require import require
-
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DAEMON_ENV = "PMXCFS_DAEMON"
 """If set, the daemon command to test instead of this tree's main.py (shell words), e.g.
 ``/usr/bin/pmxcfs`` for the installed package (scripts/test-package.sh)."""
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
-
-
-def require_fuse() -> None:
-    """Skip on a developer box without FUSE; under CI=true a missing piece fails."""
-    missing = []
-    if not os.path.exists("/dev/fuse"):
-        missing.append("/dev/fuse")
-    if shutil.which("fusermount") is None:
-        missing.append("fusermount (package fuse)")
-    if os.geteuid() != 0:
-        missing.append("root")
-    require(missing, "FUSE tests")
 
 
 def is_mounted(path: Path) -> bool:
@@ -186,24 +170,3 @@ class Daemon:
 
     def path(self, rel: str) -> Path:
         return self.mount / rel
-
-
-@contextlib.contextmanager
-def public_daemon(make: Callable[[Path], Daemon], prefix: str = "pmxcfs-it-") -> Iterator[Daemon]:
-    """A started daemon whose mount other users can reach.
-
-    pytest's tmp_path lies below a 0700 folder, so this one lives in a 0755 folder in /tmp;
-    the folder is removed afterwards once nothing is mounted in it.
-    """
-    require_fuse()
-    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    base.chmod(0o755)
-    (base / "d").mkdir(mode=0o755)
-    (base / "d").chmod(0o755)
-    daemon = make(base / "d")
-    try:
-        yield daemon.start()
-    finally:
-        daemon.cleanup()
-        if not is_mounted(daemon.mount):
-            shutil.rmtree(base, ignore_errors=True)

@@ -1,4 +1,7 @@
-"""The one table from domain errors to errno (the FUSE layer is the only place that knows errno)."""
+"""The one table from domain errors to errno, beside errors.py.
+
+The FUSE operations, the IPC answers and the refusal log all map through it.
+"""
 
 from __future__ import annotations
 

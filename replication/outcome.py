@@ -3,7 +3,7 @@
 Two actors learn a change's fate on their own threads. The fs actor applies the delivered
 change to the tree (its result, or the error of the tree) without answering anyone back; the
 cluster actor settles it: a majority holds it, or it was not delivered where it counts (see
-actors/confirm.py). The writer waits on one future, answered by whichever of the two comes
+corosync/confirm.py). The writer waits on one future, answered by whichever of the two comes
 second: the tree's result once the change is settled as done, or at once the cluster's refusal.
 So neither actor waits for the other, and the delivery costs no ask.
 """

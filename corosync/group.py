@@ -15,11 +15,11 @@ from typing import Any
 
 import pykka
 
-from actors.confirm import BarrierChannel, Confirmations, Ring, refused
-from actors.corosync_service import Service, retry
-from actors.fdpoller import FdPoller
 from actors.messages import GroupModeChanged, ServiceStateChanged
 from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
+from corosync.confirm import BarrierChannel, Confirmations, Ring, refused
+from corosync.poller import FdPoller
+from corosync.service import Service, retry
 from dfsm import Action, Dfsm, DfsmLeave, Leave, LocalResult, Member, ModeChanged, Multicast
 from errors import CsError
 
@@ -70,7 +70,7 @@ class DfsmGroup:
         self._shrunk = False
         """A confchg in this dispatch left at most half of the previous members."""
         self.barrier = BarrierChannel(self._barrier_back, self._barrier_down, cpg) if confirm else None
-        """With ``confirm``: results of our changes wait for a majority to hold them (actors/confirm.py)."""
+        """With ``confirm``: results of our changes wait for a majority to hold them (corosync/confirm.py)."""
         self._confirmations = Confirmations()
         self._ring: Ring | None = None
         """The totem ring the connection is in (with ``confirm``), in order with its deliveries."""
@@ -183,7 +183,7 @@ class DfsmGroup:
         self._settle([refused(r) for r in self._confirmations.drop_all()])
         self._on_down()
 
-    # ----- acknowledging only what a majority holds (actors/confirm.py) -------------------
+    # ----- acknowledging only what a majority holds (corosync/confirm.py) -------------------
 
     def _barrier_back(self, number: int, ring_id: CpgRingId) -> None:
         self._settle_both(*self._confirmations.barrier_delivered(number, ring_id))

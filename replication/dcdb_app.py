@@ -25,11 +25,11 @@ from actors.messages import (
     Request,
     ask,
 )
-from actors.outcome import ChangeOutcome
 from dcdb.apply import Delivered
 from dcdb.sync import choose_leader, parse_states, synced_members, update_inodes
 from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
 from errors import ErrorLatched, WireFormatError
+from replication.outcome import ChangeOutcome
 from wire.dcdb import (
     DcdbMessageType,
     UnlockMessage,
@@ -66,7 +66,7 @@ class DcdbApp:
         self._updates: list[UpdateRecord] = []
         self.outcomes: dict[int, ChangeOutcome] = {}
         """count -> where this node's own message ends, taken by the cluster actor when the
-        message is settled (actors/outcome.py)."""
+        message is settled (replication/outcome.py)."""
 
     @property
     def verifies(self) -> bool:

@@ -1,4 +1,4 @@
-"""A change's writer is answered only once a majority is known to hold it (actors/confirm.py):
+"""A change's writer is answered only once a majority is known to hold it (corosync/confirm.py):
 by a barrier that comes back in the same, quorate totem ring, or by a ring change that keeps a
 majority of a quorate ring; a ring without quorum, or a change into a minority, answers failed."""
 
@@ -11,12 +11,12 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.confirm import RINGS_KEPT, Confirmations, Ring, barrier_group
 from bindings.libcpg import CpgRingId
+from corosync.confirm import RINGS_KEPT, Confirmations, Ring, barrier_group
 from dfsm import LocalResult
 from errors import CsError
-from tests.actors.test_dfsm_group import Poller, dcdb_group
-from tests.dfsm.fakes import ME, N2, N3, to_synced
+from tests.fakes.corosync import Poller, dcdb_group
+from tests.fakes.dfsm import ME, N2, N3, to_synced
 
 R1 = Ring(CpgRingId(1, 8), frozenset({1, 2, 3}))
 R2_ALONE = Ring(CpgRingId(1, 12), frozenset({1}))

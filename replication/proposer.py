@@ -23,9 +23,9 @@ from actors.messages import (
     Truncate,
     WriteFile,
 )
-from actors.refusals import RefusalLog, ReportingFuture
 from errors import NotQuorate, PmxcfsError
 from memdb.tree import check_extent
+from replication.refusals import RefusalLog, ReportingFuture
 from wire.dcdb import WRITE_FLAG_TRUNCATE, DcdbMessageType, FuseMessage, UnlockMessage
 
 NOT_QUORATE = "cluster not quorate - the tree is read-only"

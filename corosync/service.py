@@ -15,7 +15,7 @@ from typing import Any
 
 import pykka
 
-from actors.fdpoller import FdPoller
+from corosync.poller import FdPoller
 from errors import CsError, CsTryAgain
 
 log = logging.getLogger(__name__)

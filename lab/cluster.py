@@ -21,6 +21,7 @@ and :meth:`CorosyncLab.wait_members` poll ``corosync-quorumtool`` every 50 ms up
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import logging
 import os
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.integration.daemon import Daemon, is_mounted
+from lab.daemon import Daemon, is_mounted
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +468,8 @@ class CorosyncLab:
         except subprocess.TimeoutExpired:
             return None
         # the exit status is 0 when quorate, 2 when not, 1 when corosync can't be reached
-        for line in res.stdout.splitlines():
+        out: str = res.stdout
+        for line in out.splitlines():
             if line.startswith("Quorate:"):
                 return line.split(":", 1)[1].strip() == "Yes"
         return None
@@ -554,7 +556,8 @@ class CorosyncLab:
         arguments.
         """
         self._node(i)
-        if i in self._daemons and self._daemons[i].proc is not None and self._daemons[i].proc.poll() is None:
+        running = self._daemons[i].proc if i in self._daemons else None
+        if running is not None and running.poll() is None:
             raise LabError(f"node{i} already runs pmxcfs")
         base = Path(base_dir)
         base.mkdir(parents=True, exist_ok=True)
@@ -612,13 +615,13 @@ class CorosyncLab:
             attempt(f"pmxcfs of node{i}", daemon.cleanup)
         self._daemons.clear()
         for proc in self._clients:
-            attempt(f"client pid {proc.pid}", lambda p=proc: end_process(p))
+            attempt(f"client pid {proc.pid}", functools.partial(end_process, proc))
         self._clients.clear()
         for i, node in sorted(self.nodes.items()):
             if node.proc is not None:
                 if node.proc.poll() is None:
                     attempt(f"kill node{i} pid {node.proc.pid}", node.proc.kill)
-                attempt(f"reap node{i}", lambda n=node: self._reap(n))
+                attempt(f"reap node{i}", functools.partial(self._reap, node))
         attempt("netns", lambda: errors.extend(delete_netns(reversed(self._netns))))
         self._netns = [name for name in self._netns if (NETNS_DIR / name).exists()]
         if not keep_state:

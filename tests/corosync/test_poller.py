@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
-from actors.fdpoller import FdPoller, Ticker
 from actors.messages import FdReadable, Tick
+from corosync.poller import FdPoller, Ticker
 
 WAIT_S = 5.0
 """Deadline for one expected event."""

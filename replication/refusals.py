@@ -27,8 +27,8 @@ from actors.messages import (
     Truncate,
     WriteFile,
 )
+from errno_map import errno_for
 from errors import ErrorLatched, PmxcfsError
-from fusefs.errno_map import errno_for
 from status.health import shown_path
 
 log = logging.getLogger(__name__)

@@ -9,20 +9,19 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.kvstore_app import KvstoreApp
 from actors.messages import (
-    ClusterConfig,
     ClusterConfigChanged,
-    ClusterNode,
     GetClusterLog,
     GetStatus,
     ReadStatusFile,
     RenderStatusFile,
 )
 from actors.status_actor import StatusActor
+from corosync.config import ClusterConfig, ClusterNode
 from dfsm import DfsmLeave, Member, MemberState
+from replication.kvstore_app import KvstoreApp
 from status.clusterlog import ClusterLog, new_entry
-from tests.actors.conftest import q
+from tests.fakes.actors import q
 from wire import kvstore
 from wire.kvstore import KvstoreMessageType, KvUpdate
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from actors.corosync_service import RETRY_SPACING_S, Service
+from corosync.service import RETRY_SPACING_S, Service
 from errors import CsError, CsLibraryError, CsTryAgain
 
 OWNER = object()
@@ -127,7 +127,7 @@ def test_start_failure_leaves_it_down(
 ) -> None:
     corosync.up = False
     service, events = make(corosync)
-    with caplog.at_level(logging.INFO, logger="actors.corosync_service"):
+    with caplog.at_level(logging.INFO, logger="corosync.service"):
         assert not service.start(10.0, poller, OWNER)  # type: ignore[arg-type]
     assert not service.connected
     assert service.fd == -1
@@ -143,7 +143,7 @@ def test_only_the_first_failure_of_a_series_is_logged(
 ) -> None:
     corosync.up = False
     service, _ = make(corosync)
-    with caplog.at_level(logging.INFO, logger="actors.corosync_service"):
+    with caplog.at_level(logging.INFO, logger="corosync.service"):
         for t in (0.0, 6.0, 12.0):
             service.start(t, poller, OWNER)  # type: ignore[arg-type]
         assert service.failures == 3
@@ -218,7 +218,7 @@ def test_dispatch_error_takes_the_service_down(
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
     handle = corosync.handles[0]
     handle.dispatch_error = library_error("cpg_dispatch")
-    with caplog.at_level(logging.WARNING, logger="actors.corosync_service"):
+    with caplog.at_level(logging.WARNING, logger="corosync.service"):
         service.dispatch(poller, OWNER)  # type: ignore[arg-type]
     assert not service.connected
     assert service.fd == -1
