@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 import pykka  # noqa: E402
 
 from actors.serving import ServingActor  # noqa: E402
-from corosync.confirm import BarrierChannel  # noqa: E402
+from corosync.barrier import BarrierChannel  # noqa: E402
 from corosync.group import DfsmGroup  # noqa: E402
 from db.store import Store  # noqa: E402
 

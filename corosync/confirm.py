@@ -24,35 +24,19 @@ with the totem ring it was delivered in, and settles it by one of these events:
 
 The barriers go to a CPG group of this node's daemon alone, so other nodes (the original's
 included) never see them (corosync filters by group); totem orders all groups on one ring. One
-barrier is in flight at a time, and it settles every change delivered before it was sent.
+barrier is in flight at a time, and it settles every change delivered before it was sent. The
+connection that carries them is corosync/barrier.py, their format wire/barrier.py.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
-from corosync.service import Service, retry
+from bindings.libcpg import CpgRingId
 from dfsm import LocalResult
-from errors import CsError
 
 log = logging.getLogger(__name__)
-
-BARRIER_GROUP = b"pmxcfs_py_barrier_v2_"
-"""The barrier groups' prefix: each node's daemon joins its own, ``<prefix><nodeid>``, so that
-no other node is woken by its barriers (totem orders every group on one ring all the same)."""
-
-
-def barrier_group(nodeid: int) -> bytes:
-    """The CPG group of node ``nodeid``'s barriers."""
-    return BARRIER_GROUP + str(nodeid).encode()
-
-
-_BARRIER = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -191,74 +175,3 @@ class Confirmations:
 def refused(result: LocalResult) -> LocalResult:
     """``result`` turned into 'not done' for its waiting sender."""
     return LocalResult(count=result.count, result=None, processed=False)
-
-
-class BarrierChannel:
-    """The barrier group's CPG connection (its own Service, dispatched by the cluster actor)."""
-
-    def __init__(
-        self,
-        on_barrier: Callable[[int, CpgRingId], None],
-        on_down: Callable[[], None],
-        cpg: Callable[[], CpgHandle] = CpgHandle,
-    ) -> None:
-        self._on_barrier = on_barrier
-        self._cpg = cpg
-        self._ring: CpgRingId | None = None
-        self._pid = os.getpid()
-        self._nodeid = 0
-        self.service = Service("barrier", self._connect, on_down=self._down(on_down))
-
-    @property
-    def ready(self) -> bool:
-        """True once joined and the current ring is known."""
-        return self.service.connected and self._ring is not None
-
-    def send(self, number: int) -> bool:
-        """Multicast barrier ``number``; False if that failed."""
-        handle = self.service.handle
-        if handle is None:
-            return False
-        try:
-            retry(lambda: handle.mcast([_BARRIER.pack(number)]))
-        except CsError as exc:
-            log.warning("barrier multicast failed: %s", exc)
-            return False
-        return True
-
-    def _connect(self) -> CpgHandle:
-        handle = self._cpg()
-        handle.initialize(self._deliver, self._confchg, self._totem_confchg)
-        try:
-            self._nodeid = handle.local_get()
-            self._ring = None
-            retry(lambda: handle.join(barrier_group(self._nodeid)))
-        except BaseException:
-            handle.finalize()
-            raise
-        return handle
-
-    def _down(self, on_down: Callable[[], None]) -> Callable[[], None]:
-        def down() -> None:
-            self._ring = None
-            on_down()
-
-        return down
-
-    def _deliver(self, group: bytes, nodeid: int, pid: int, payload: bytes) -> None:
-        if nodeid != self._nodeid or pid != self._pid or len(payload) != _BARRIER.size:
-            return  # another daemon's barrier
-        if self._ring is not None:
-            self._on_barrier(_BARRIER.unpack(payload)[0], self._ring)
-
-    def _confchg(
-        self,
-        group: bytes,
-        current: tuple[CpgAddress, ...],
-        left: tuple[CpgAddress, ...],
-        joined: tuple[CpgAddress, ...],
-    ) -> None:
-        """Who else is in the barrier group does not matter."""
-
-    def _totem_confchg(self, ring_id: CpgRingId, nodes: tuple[int, ...]) -> None:
-        self._ring = ring_id

@@ -17,7 +17,8 @@ import pykka
 
 from actors.messages import GroupModeChanged, ServiceStateChanged
 from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
-from corosync.confirm import BarrierChannel, Confirmations, Ring, refused
+from corosync.barrier import BarrierChannel
+from corosync.confirm import Confirmations, Ring, refused
 from corosync.poller import FdPoller
 from corosync.service import Service, retry
 from dfsm import Action, Dfsm, DfsmLeave, Leave, LocalResult, Member, ModeChanged, Multicast

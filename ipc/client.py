@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from bindings.libqb import IpcClient
+from bindings.qb_ipc import IpcClient
 from ipc import codec
 from ipc.codec import Op, Response
 

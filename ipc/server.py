@@ -18,7 +18,8 @@ from typing import Any
 
 import pykka
 
-from bindings.libqb import IpcService, QbLoop
+from bindings.qb_ipc import IpcService
+from bindings.qb_loop import QbLoop
 from errors import AccessDenied, ResponseTooLarge
 from ipc import codec
 from ipc.ops import ASK_TIMEOUT_S, Client, IpcOps, error_code

@@ -1,4 +1,4 @@
-"""bindings/libqb.py against the real libqb: a server loop on a thread, clients in this process.
+"""bindings/qb_loop.py and qb_ipc.py on the real libqb: a server loop on a thread, clients here.
 
 Each test serves its own abstract socket name, so tests never meet another daemon's "pve2".
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bindings.libqb import IpcClient, IpcService, QbLoop
+from bindings.qb_ipc import IpcClient, IpcService
+from bindings.qb_loop import QbLoop
 from tests.integration.helpers import wait_for
 
 HEADER = struct.Struct("<i4xi4x")

@@ -12,11 +12,12 @@ import pykka
 import pytest
 
 from bindings.libcpg import CpgRingId
-from corosync.confirm import RINGS_KEPT, Confirmations, Ring, barrier_group
+from corosync.confirm import RINGS_KEPT, Confirmations, Ring
 from dfsm import LocalResult
 from errors import CsError
 from tests.fakes.corosync import Poller, dcdb_group
 from tests.fakes.dfsm import ME, N2, N3, to_synced
+from wire.barrier import barrier_group
 
 R1 = Ring(CpgRingId(1, 8), frozenset({1, 2, 3}))
 R2_ALONE = Ring(CpgRingId(1, 12), frozenset({1}))

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from bindings.libqb import _lib
+from bindings.libqb import lib
 from ipc.client import IpcError, PveIpcClient
 
 TOKEN = "root@pam!test 11111111-2222-3333-4444-555555555555"
@@ -47,7 +47,7 @@ CALLS: dict[str, Callable[[PveIpcClient], object]] = {
 def main() -> int:
     name, uid, gid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     groups = [int(g) for g in sys.argv[4].split(",") if g] if len(sys.argv) > 4 else []
-    _lib()  # load libqb while its files are still readable
+    lib()  # load libqb while its files are still readable
     os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)
