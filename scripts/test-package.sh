@@ -46,8 +46,7 @@ import pykka, peewee, ujson
 assert pykka.__version__.startswith("3.1"), pykka.__version__  # Debian 12's, not the pinned ones
 print("unit tests on Debian's pykka", pykka.__version__, "peewee", peewee.__version__, "ujson", ujson.__version__)
 PY
-.venv-debian/bin/python -m pytest tests/actors tests/bindings tests/daemon tests/db tests/dcdb tests/dfsm \
-  tests/fusefs tests/ipc tests/memdb tests/status tests/tools tests/wire tests/fuzz
+.venv-debian/bin/python -m pytest tests --ignore tests/integration --ignore tests/cluster --ignore tests/chaos
 
 # The real tests, the daemon being /usr/bin/pmxcfs (lab/daemon.py: PMXCFS_DAEMON);
 # test_handler_failures.py needs this tree's main.py behind a fault injector, so it is left out.
