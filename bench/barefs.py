@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fusefs.libfuse import FUSE, FuseOSError, Operations
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fusefs.libfuse import FUSE, FuseOSError, Operations
 from fusefs.operations import MOUNT_OPTIONS
 
 

@@ -160,23 +160,7 @@ class NodeDaemon(Daemon):
         self.mount = self.base / "mnt"
 
     def default_args(self) -> list[str]:
-        args = [
-            "-f",
-            "--mount",
-            str(self.mount),
-            "--db",
-            str(self.db),
-            "--rundir",
-            str(self.base / "run"),
-            "--pidfile",
-            str(self.base / "pid"),
-            "--nodename",
-            self.nodename,
-            "--rrd-dir",
-            str(self.base / "rrd"),
-            "--rrdcached",
-            "",
-        ]
+        args = self.base_args("pid")
         return [*args, "-l"] if self.local else args
 
     def command(self) -> list[str]:

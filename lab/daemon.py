@@ -68,9 +68,9 @@ class Daemon:
             return [sys.executable, str(REPO / "tests" / "integration" / "faulty_main.py"), self.inject]
         return [sys.executable, str(REPO / "main.py")]
 
-    def command(self) -> list[str]:
+    def base_args(self, pidfile: str) -> list[str]:
+        """Foreground, every path below ``base``, RRD files written with librrd (no rrdcached)."""
         return [
-            *self.entry(),
             "-f",
             "--mount",
             str(self.mount),
@@ -79,20 +79,25 @@ class Daemon:
             "--rundir",
             str(self.base / "run"),
             "--pidfile",
-            str(self.base / "pmxcfs.pid"),
+            str(self.base / pidfile),
             "--nodename",
             self.nodename,
+            "--rrd-dir",
+            str(self.base / "rrd"),
+            "--rrdcached",
+            "",
+        ]
+
+    def command(self) -> list[str]:
+        return [
+            *self.entry(),
+            *self.base_args("pmxcfs.pid"),
             "--lock-wait",
             "1",
             # Like a host without corosync: a new database imports no corosync.conf, so the
             # daemon runs in local mode unless the database already holds one.
             "--corosync-conf",
             str(self.base / "host-corosync.conf"),
-            # RRD files in the test's folder, written with librrd (no rrdcached)
-            "--rrd-dir",
-            str(self.base / "rrd"),
-            "--rrdcached",
-            "",
             *self.extra_args,
         ]
 
