@@ -97,7 +97,8 @@ class Actors:
     ticker: Ticker | None = None
     ipc: IpcServer | None = None
     host_conf: HostCorosyncConf | None = None
-    """The host's corosync.conf (--corosync-conf), kept in step with the tree's by the fs actor."""
+    """The host's corosync.conf (--corosync-conf), kept in step with the tree's by the cluster
+    actor's DCDB application (and once at startup, choose_mode)."""
     refusals: RefusalLog | None = None
     """Refused changes, logged once and reported for .health (the fs actor's, and the FUSE
     threads' when they propose changes themselves in cluster mode)."""
@@ -139,7 +140,7 @@ def start_actors(opts: Options, nodename: str | None = None) -> Actors:
     host_conf = HostCorosyncConf(opts.corosync_conf)
     tree = Published(empty_snapshot(writable=True))
     refusals = RefusalLog(status)
-    fs = FsActor.start(db, status, quorate=True, host_conf=host_conf, tree=tree, refusals=refusals)
+    fs = FsActor.start(db, status, quorate=True, tree=tree, refusals=refusals)
     return Actors(
         db=db,
         status=status,
@@ -161,6 +162,7 @@ def start_cluster_services(actors: Actors, opts: Options, nodename: str) -> Acto
         status=actors.status,
         membership_listeners=(actors.status,),
         verify_period=opts.verify_period,
+        host_conf=actors.host_conf,
     )
     node_ip = resolve_node_ip(nodename)
     ask(actors.status, AttachKvstore(cluster=cluster, node_ip=node_ip), timeout=STARTUP_TIMEOUT_S)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,12 +33,15 @@ from bindings.libcpg import CpgHandle
 from corosync.group import DfsmGroup
 from corosync.poller import FdPoller
 from corosync.service import RETRY_SPACING_S
-from dfsm import Dfsm, DfsmApp, DfsmFatal, DfsmLeave, LocalResult, Member
-from errors import ClusterBusy, NotPermitted
+from corosync.writers import Writers
+from daemon.corosync_conf import HostCorosyncConf
+from dfsm import Dfsm, DfsmApp, DfsmFatal, DfsmLeave, Member
+from errors import ClusterBusy
 from replication.dcdb_app import DcdbApp
 from replication.kvstore_app import KvstoreApp
+from replication.pending import PendingChange
 from wire import kvstore
-from wire.dcdb import DcdbMessageType, encode_payload
+from wire.dcdb import encode_payload
 from wire.dfsm import DCDB_PROTOCOL_VERSION, KVSTORE_PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
@@ -52,14 +54,6 @@ VERIFY_PERIOD_S = 3600.0
 """DCDB_VERIFY_TIME: the lowest node asks everyone to compare checksums this often."""
 
 
-def _error(exc: BaseException) -> Any:
-    """An exc_info tuple for pykka's set_exception."""
-    try:
-        raise exc
-    except BaseException:  # noqa: BLE001 - only to capture the traceback
-        return sys.exc_info()
-
-
 def _wallclock() -> int:
     """time(NULL) as the u32 the DFSM headers carry."""
     return int(time.time()) & 0xFFFFFFFF
@@ -70,6 +64,8 @@ class ClusterActor(ServingActor):
 
     ``confirm`` (the default) makes a change's writer wait until a majority is known to hold it
     (corosync/confirm.py); without it writers are answered at local delivery, as the original.
+    A change's writer waits on its PendingChange (replication/pending.py), which the Proposer
+    sends with the change, ``self._writers`` answers and the fs actor hears the tree's result on.
 
     Accepts (told): Propose (from the FUSE threads, through the Proposer), DcdbApplyFailed (from
     the fs actor), BroadcastKv and BroadcastLog (from the status actor), QuorumChanged and
@@ -89,6 +85,7 @@ class ClusterActor(ServingActor):
         clock: Callable[[], float] = time.monotonic,
         cpg: Callable[[], CpgHandle] | None = None,
         confirm: bool = True,
+        host_conf: HostCorosyncConf | None = None,
     ) -> None:
         super().__init__()
         self._poller = poller
@@ -98,8 +95,10 @@ class ClusterActor(ServingActor):
         self._spacing = retry_spacing
         self._verify_period = verify_period
         self._clock = clock
-        self._dcdb_app: DcdbApp | None = None
         cpg = cpg or CpgHandle
+        self._writers: Writers[PendingChange] = Writers("dcdb", confirm=confirm, cpg=cpg)
+        self._host_conf = host_conf
+        """The host's corosync.conf, kept in step with the tree's by the DCDB application (5.4)."""
         self._kvstore = DfsmGroup(
             STATUS_GROUP,
             "kvstore",
@@ -114,10 +113,9 @@ class ClusterActor(ServingActor):
             "dcdb",
             self._new_dcdb_dfsm,
             poller,
-            on_result=self._finish,
+            writers=self._writers,
             report=self._report,
             cpg=cpg,
-            confirm=confirm,
         )
         self._last_verify = clock()
         self._ever_quorate = False
@@ -132,10 +130,12 @@ class ClusterActor(ServingActor):
         self._start_due()
 
     def on_stop(self) -> None:
-        """Close the connections; waiting writers get EBUSY."""
+        """Close the connections (waiting writers get EBUSY); cancel a pending corosync reload."""
         for group in self._groups():
             for service in group.services:  # held changes are refused before the barrier goes
                 service.stop(self._poller)
+        if self._host_conf is not None:
+            self._host_conf.close()
 
     def receive(self, message: object) -> object:
         """Dispatch one message."""
@@ -160,7 +160,7 @@ class ClusterActor(ServingActor):
                 self._dcdb.fail(failure, "deliver failed")
                 return None
             case RingQuorum(ring_seq=seq, quorate=quorate):
-                self._dcdb.ring_quorum(seq, quorate)
+                self._writers.ring_quorum(seq, quorate)
                 return None
             case QuorumChanged(quorate=quorate):
                 if quorate and not self._ever_quorate:
@@ -170,7 +170,7 @@ class ClusterActor(ServingActor):
             case Tick():
                 self._start_due()
                 self._verify_due()
-                self._dcdb.kick()
+                self._writers.kick()
                 return None
             case _:
                 return self.unexpected(message)
@@ -236,23 +236,14 @@ class ClusterActor(ServingActor):
 
     def _new_dcdb_dfsm(self, nodeid: int) -> Dfsm:
         assert self._fs is not None
-        self._dcdb_app = DcdbApp(
-            self._fs,
-            me=lambda: Member(nodeid, os.getpid()),
-            send_unlock=self._send_unlock,
-            is_lowest=lambda: self._dcdb.dfsm is not None and self._dcdb.dfsm.is_lowest_nodeid,
-            waited=self._dcdb.waits_for,
-        )
-        return self._new_dfsm(self._dcdb_app, DCDB_PROTOCOL_VERSION, nodeid, "dcdb")
-
-    def _send_unlock(self, payload: bytes) -> None:
-        self._dcdb.send(DcdbMessageType.UNLOCK, payload)
+        app = DcdbApp(self._fs, self._dcdb, self._writers, self._host_conf)
+        return self._new_dfsm(app, DCDB_PROTOCOL_VERSION, nodeid, "dcdb")
 
     def _propose(self, proposal: Propose) -> None:
-        """Multicast a change; its sender learns the result when it comes back delivered."""
+        """Multicast a change; its writer hears how it ends through its PendingChange."""
         payload = encode_payload(proposal.message)
         if not self._dcdb.send(proposal.subtype, payload, proposal.reply) and proposal.reply is not None:
-            proposal.reply.set_exception(_error(ClusterBusy(reason="not connected to the cluster")))
+            proposal.reply.refuse(ClusterBusy(reason="not connected to the cluster"))
 
     def _verify_due(self) -> None:
         now = self._clock()
@@ -260,18 +251,3 @@ class ClusterActor(ServingActor):
             return
         self._last_verify = now
         self._dcdb.verify_request()
-
-    def _finish(self, result: LocalResult, waiter: pykka.Future[Any] | None) -> None:
-        """Message ``result.count`` of ours is settled: answer its writer, now or once applied."""
-        app = self._dcdb_app
-        outcome = app.outcomes.pop(result.count, None) if app is not None else None
-        if waiter is None:
-            return
-        if not result.processed or result.result is None:
-            waiter.set_exception(
-                _error(ClusterBusy(reason="the change was not delivered (cluster sync or membership change)"))
-            )
-        elif outcome is None:
-            waiter.set_exception(_error(NotPermitted(reason="this node left the cluster while applying it")))
-        else:
-            outcome.done(waiter)  # the fs actor's result, as soon as it has applied it

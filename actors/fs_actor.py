@@ -38,6 +38,7 @@ from actors.messages import (
     MakeDir,
     Persist,
     QuorumChanged,
+    ReadConfig,
     ReadFile,
     Remove,
     Rename,
@@ -52,7 +53,6 @@ from actors.messages import (
     ask,
 )
 from actors.serving import ServingActor
-from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
 from dcdb.apply import Delivered, apply_fuse, apply_unlock, unlock_due
 from dcdb.sync import build_commit, update_record
 from errors import (
@@ -70,13 +70,12 @@ from memdb.loader import load_memdb
 from memdb.records import Row, StoreChange
 from memdb.snapshot import Published, TreeSnapshot, empty_snapshot
 from memdb.tree import Applied, MemDb
-from replication.outcome import ChangeOutcome
+from replication.pending import PendingChange
 from replication.proposer import Proposer
 from replication.refusals import RefusalLog
 from status.tracked import TRACKED_FILES, TRACKED_PATHS
 from wire.dcdb import (
     DcdbMessageType,
-    FuseMessage,
     UnlockMessage,
     UpdateRecord,
     decode_index,
@@ -102,8 +101,8 @@ class FsActor(ServingActor):
     Answers (asked): at startup LoadTree, ActivateTree, SetQuorate, AttachCluster; reads Lookup,
     ReadFile, ListDir, GetStatFs; changes CreateFile, WriteFile, Truncate, MakeDir, Remove,
     Rename, SetMtime (applied here in local mode, proposed to the cluster otherwise) and
-    CommitPending; for the DCDB sync GetIndex, BuildUpdates, CommitSync, GetChecksum,
-    CheckUnlock. Accepts (told): ApplyDelivered, DcdbSynced, QuorumChanged. Readers on other
+    CommitPending; for the DCDB application GetIndex, BuildUpdates, CommitSync, GetChecksum,
+    CheckUnlock, ReadConfig. Accepts (told): ApplyDelivered, DcdbSynced, QuorumChanged. Readers on other
     threads read the published snapshot (``tree``) instead of asking.
     """
 
@@ -115,7 +114,6 @@ class FsActor(ServingActor):
         quorate: bool,
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
-        host_conf: HostCorosyncConf | None = None,
         tree: Published[TreeSnapshot] | None = None,
         refusals: RefusalLog | None = None,
     ) -> None:
@@ -123,8 +121,6 @@ class FsActor(ServingActor):
         self.tree = tree if tree is not None else Published(empty_snapshot(writable=quorate))
         """The latest snapshot of the tree for readers on other threads (memdb/snapshot.py):
         published after every change, before its writer is answered."""
-        self._host_conf = host_conf
-        """The host's corosync.conf, kept in step with the tree's in cluster mode (5.4)."""
         self._db = db
         self._status = status
         self._quorate = quorate
@@ -173,8 +169,8 @@ class FsActor(ServingActor):
                 self._quorate = quorate
                 self.tree.publish(self.tree.value.with_writable(quorate))
                 return None
-            case ApplyDelivered(delivered=delivered, outcome=outcome):
-                return self._on_delivered(delivered, outcome)
+            case ApplyDelivered(delivered=delivered, pending=pending):
+                return self._on_delivered(delivered, pending)
             case CheckUnlock(message=unlock):
                 return unlock_due(self._memdb, unlock)
             case BuildUpdates(inodes=inodes):
@@ -187,6 +183,8 @@ class FsActor(ServingActor):
                 return None
             case GetChecksum():
                 return self._memdb.checksum()
+            case ReadConfig(path=path):
+                return self._read_config(path)
             case AttachCluster(cluster=cluster):
                 self._cluster = cluster
                 self._proposer = Proposer(cluster, self._refusals)
@@ -204,7 +202,7 @@ class FsActor(ServingActor):
                 return self.unexpected(message)
 
     def _read_config(self, path: str) -> bytes | None:
-        """A file's bytes, None if it is missing (guest config lookups)."""
+        """A file's bytes, None if it is missing."""
         try:
             return self._memdb.read_all(path)
         except NotFound:
@@ -320,8 +318,8 @@ class FsActor(ServingActor):
         with contextlib.suppress(ErrorLatched):  # logged and latched; the next change is refused
             self._commit_pending()
 
-    def _on_delivered(self, delivered: Delivered, outcome: ChangeOutcome | None) -> int | None:
-        """Apply a delivered change; its result goes to ``outcome`` (our own) and is returned.
+    def _on_delivered(self, delivered: Delivered, pending: PendingChange | None) -> int | None:
+        """Apply a delivered change; its result goes to ``pending`` (our own) and is returned.
 
         A tree error (ENOENT and the like) is the change's result on every node. If the node
         cannot apply changes (not quorate, or a failed commit latched), it must leave the group
@@ -340,23 +338,18 @@ class FsActor(ServingActor):
                 self._cluster.tell(
                     DcdbApplyFailed(reason=f"{self._out_of_sync} - trigger resync", fatal=fatal)
                 )
-            if outcome is not None:
-                outcome.failed(NotPermitted(reason="this node left the cluster while applying it"))
+            if pending is not None:
+                pending.failed(NotPermitted(reason="this node left the cluster while applying it"))
             return None
         except PmxcfsError as exc:
-            if outcome is None:
+            if pending is None:
                 log.debug("delivered change refused here too: %s", exc)
                 return None
-            outcome.failed(exc)
+            pending.failed(exc)
             return None
-        if outcome is not None:
-            outcome.applied(result)
+        if pending is not None:
+            pending.applied(result)
         return result
-
-    def recover(self, message: object) -> None:
-        """A bug while applying our own delivered change: its writer gets EIO."""
-        if isinstance(message, ApplyDelivered) and message.outcome is not None:
-            message.outcome.failed(InternalError("ApplyDelivered", "failed to apply the change"))
 
     def _apply_delivered(self, delivered: Delivered) -> int:
         """Apply a delivered DCDB message, as the sender's node id at the sender's time."""
@@ -370,22 +363,12 @@ class FsActor(ServingActor):
         result = self._commit(lambda: apply_fuse(self._memdb, delivered), defer=defer or batch)
         if batch and self._pending_version is not None:
             self._batched = True
-        msg = delivered.message
-        if isinstance(msg, FuseMessage) and changes_conf(delivered.subtype, msg.path, msg.to):
-            self._sync_host_conf(notify=delivered.local)
         return result
 
-    def _sync_host_conf(self, *, notify: bool) -> None:
-        """Write the tree's corosync.conf to the host if it is newer (never raises)."""
-        if self._host_conf is not None:
-            self._host_conf.sync(self._read_config(TREE_PATH), notify=notify)
-
     def on_stop(self) -> None:
-        """Commit deferred rows; cancel a pending corosync reload."""
+        """Commit deferred rows."""
         with contextlib.suppress(ErrorLatched):  # logged; no close acknowledged these rows
             self._commit_pending()
-        if self._host_conf is not None:
-            self._host_conf.close()
 
     def _commit_sync(self, master: bytes, records: tuple[UpdateRecord, ...]) -> None:
         """Take the leader's state: build and check the new tree, store it, swap it in."""
@@ -405,7 +388,6 @@ class FsActor(ServingActor):
         self._memdb = commit.memdb
         self._publish_all(reloaded=True)
         log.info("synced: the tree is now at version %d", commit.memdb.root.version)
-        self._sync_host_conf(notify=False)
         if self._status is not None:
             self._status.tell(TreeReloaded())
             self._status.tell(VmListChanged(snapshot=self._memdb.vmlist.snapshot()))

@@ -18,7 +18,7 @@ from wire.kvstore import ClogEntry
 if TYPE_CHECKING:
     import pykka
 
-    from replication.outcome import ChangeOutcome
+    from replication.pending import PendingChange
 
 
 T = TypeVar("T")
@@ -209,27 +209,29 @@ class AttachCluster(Request[None]):
 class Propose:
     """To the cluster actor: multicast this DCDB message in total order.
 
-    ``reply`` (a reply channel, like pykka's own envelope) gets the local result once the
-    message was delivered and applied here: a value, or the tree's error. None: fire and
-    forget (UNLOCK_REQUEST).
+    ``reply`` (the future the writer waits on, like pykka's own envelope) hears the local
+    result once the message was delivered and applied here and a majority holds it: a value,
+    or the tree's error, or the refusal (replication/pending.py). None: fire and forget
+    (UNLOCK_REQUEST).
     """
 
     subtype: int
     message: FuseMessage | UnlockMessage
-    reply: pykka.Future[Any] | None
+    reply: PendingChange | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApplyDelivered:
     """A DCDB message delivered in total order: apply it (told; nobody waits for the fs actor).
 
-    ``outcome`` (this node's own changes) hears the tree's result or error (ENOENT and the
-    like). NotQuorate or ErrorLatched mean the node must leave and resync (or stop): the fs
-    actor tells the cluster actor DcdbApplyFailed and applies nothing more until DcdbSynced.
+    ``pending`` (this node's own changes that a writer waits for) hears the tree's result or
+    error (ENOENT and the like). NotQuorate or ErrorLatched mean the node must leave and resync
+    (or stop): the fs actor tells the cluster actor DcdbApplyFailed and applies nothing more
+    until DcdbSynced.
     """
 
     delivered: Delivered
-    outcome: ChangeOutcome | None = None
+    pending: PendingChange | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,6 +272,13 @@ class CommitSync(Request[None]):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetChecksum(Request[bytes]):
     """The full tree checksum (VERIFY)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadConfig(Request[bytes | None]):
+    """A whole file of the tree, None if it is missing (the host's corosync.conf follows it)."""
+
+    path: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

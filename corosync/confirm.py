@@ -6,7 +6,7 @@ sender off right then, the others never get the message, the sender's partition 
 and at the next sync the majority's tree replaces the sender's: a write that was answered as
 done is gone. (The original acknowledges at local delivery and has this window too.)
 
-So the dcdb group holds the result of each of this node's changes after delivering it, tagged
+So the dcdb group holds the writer of each of this node's changes after delivering it, tagged
 with the totem ring it was delivered in, and settles it by one of these events:
 
 * a *barrier*: a tiny message of ours, multicast after the change was delivered, comes back
@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from bindings.libcpg import CpgRingId
-from dfsm import LocalResult
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,13 @@ class Ring:
         return 2 * len(self.members & new.members) > len(self.members)
 
 
+T = TypeVar("T")
+"""What is held: the writer waiting for one change (corosync/writers.py)."""
+
+
 @dataclass
-class _Held:
-    result: LocalResult
+class _Held(Generic[T]):
+    item: T
     ring: Ring
     after: int
     """Barriers sent before the change was delivered: a later one settles it."""
@@ -61,32 +65,32 @@ class _Held:
     """A later barrier came back in the same ring (the ring's quorum may still be unknown)."""
 
 
-Settled = tuple[list[LocalResult], list[LocalResult]]
-"""(acknowledged, refused) results."""
+Settled = tuple[list[T], list[T]]
+"""(acknowledged, refused) items."""
 RINGS_KEPT = 32
 """Quorum verdicts kept, by ring sequence number (the newest)."""
 
 
 @dataclass
-class Confirmations:
-    """The bookkeeping, without corosync: which held results an event settles."""
+class Confirmations(Generic[T]):
+    """The bookkeeping, without corosync: which held changes an event settles."""
 
-    held: list[_Held] = field(default_factory=list)
+    held: list[_Held[T]] = field(default_factory=list)
     sent: int = 0
     """Barriers sent so far (the number of the last one)."""
     in_flight: bool = False
     quorate_rings: dict[int, bool] = field(default_factory=dict)
     """Corosync's latest quorum verdict for each recent ring, by sequence number."""
 
-    def hold(self, result: LocalResult, ring: Ring) -> bool:
-        """Keep ``result`` (a change of ours delivered in ``ring``) until it is settled.
+    def hold(self, item: T, ring: Ring) -> bool:
+        """Keep ``item`` (a change of ours delivered in ``ring``) until it is settled.
 
         Returns False instead if it needs no wait: a ring of this node alone that corosync calls
         quorate (a one-node cluster, or a quorum device's vote) has no one else to lose it to.
         """
         if len(ring.members) == 1 and self.quorate_rings.get(ring.ring_id.seq):
             return False
-        self.held.append(_Held(result, ring, self.sent))
+        self.held.append(_Held(item, ring, self.sent))
         return True
 
     @property
@@ -104,9 +108,7 @@ class Confirmations:
         """The barrier could not be sent."""
         self.in_flight = False
 
-    def barrier_delivered(
-        self, number: int, ring_id: CpgRingId
-    ) -> tuple[list[LocalResult], list[LocalResult]]:
+    def barrier_delivered(self, number: int, ring_id: CpgRingId) -> Settled[T]:
         """Barrier ``number`` came back in ring ``ring_id``: (acknowledged, refused)."""
         if number == self.sent:
             self.in_flight = False
@@ -115,63 +117,60 @@ class Confirmations:
                 h.barrier_back = True
         return self._settle()
 
-    def ring_quorum(self, seq: int, quorate: bool) -> Settled:
+    def ring_quorum(self, seq: int, quorate: bool) -> Settled[T]:
         """Corosync's quorum verdict for ring ``seq``: (acknowledged, refused)."""
         self.quorate_rings[seq] = quorate
         for old in sorted(self.quorate_rings)[:-RINGS_KEPT]:
             del self.quorate_rings[old]
         return self._settle()
 
-    def _settle(self) -> Settled:
-        done: list[LocalResult] = []
-        refused: list[LocalResult] = []
-        kept: list[_Held] = []
+    def _settle(self) -> Settled[T]:
+        done: list[T] = []
+        refused: list[T] = []
+        kept: list[_Held[T]] = []
         for h in self.held:
             verdict = self.quorate_rings.get(h.ring.ring_id.seq)
             if verdict is False:
-                refused.append(h.result)
+                refused.append(h.item)
             elif verdict and h.barrier_back:
-                done.append(h.result)
+                done.append(h.item)
             else:
                 kept.append(h)
         self.held = kept
         return done, refused
 
-    def ring_changed(self, new: Ring) -> tuple[list[LocalResult], list[LocalResult]]:
+    def ring_changed(self, new: Ring) -> Settled[T]:
         """The dcdb connection moved to ``new``: (acknowledged, refused) among the earlier rings'."""
-        kept: list[_Held] = []
-        done: list[LocalResult] = []
-        refused: list[LocalResult] = []
+        kept: list[_Held[T]] = []
+        done: list[T] = []
+        refused: list[T] = []
         for h in self.held:
             if h.ring.ring_id == new.ring_id:
                 kept.append(h)
             elif h.ring.keeps_majority_in(new) and self.quorate_rings.get(h.ring.ring_id.seq):
-                done.append(h.result)
+                done.append(h.item)
             else:
-                refused.append(h.result)
+                refused.append(h.item)
         self.held = kept
         return done, refused
 
-    def drop_all(self) -> list[LocalResult]:
+    def drop_all(self) -> list[T]:
         """Everything held (the connection is gone: the outcome is unknown)."""
-        results = [h.result for h in self.held]
+        items = [h.item for h in self.held]
         self.held = []
         self.in_flight = False
-        return results
+        return items
 
-    def drop_unless_refused(self) -> Settled:
+    def drop_unless_refused(self) -> Settled[T]:
         """Everything held, as (acknowledged, refused), when no barrier can settle it.
 
         Refused where corosync called the ring non-quorate; the rest is acknowledged, as the
         original acknowledges at delivery.
         """
-        refused = [h.result for h in self.held if self.quorate_rings.get(h.ring.ring_id.seq) is False]
-        done = [h.result for h in self.held if h.result not in refused]
+        done: list[T] = []
+        refused: list[T] = []
+        for h in self.held:
+            (refused if self.quorate_rings.get(h.ring.ring_id.seq) is False else done).append(h.item)
         self.held = []
         self.in_flight = False
         return done, refused
-
-
-def refused(result: LocalResult) -> LocalResult:
-    """``result`` turned into 'not done' for its waiting sender."""
-    return LocalResult(count=result.count, result=None, processed=False)

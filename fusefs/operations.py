@@ -38,7 +38,6 @@ from actors.messages import (
     WriteStatusFile,
     ask,
 )
-from actors.status_actor import HIDDEN_STATUS_FILES, STATUS_FILES
 from errno_map import errno_for
 from errors import PmxcfsError
 from fusefs.libfuse import FuseOSError, Operations
@@ -47,6 +46,7 @@ from memdb.records import EntryAttr
 from memdb.snapshot import Published, TreeSnapshot
 from memdb.tree import BLOCKSIZE
 from replication.proposer import Proposer
+from status.files import HIDDEN_STATUS_FILES, STATUS_FILES
 from status.published import StatusFiles
 
 log = logging.getLogger(__name__)

@@ -2,15 +2,21 @@
 
 Its callbacks ask the fs actor, which owns the tree: the index for STATE, the UPDATE records
 the leader sends, the atomic commit on an out-of-date node, the verify checksum. Delivered
-messages are told (the fs actor applies them in order; asks made later queue behind them). The
-fs actor never asks the cluster actor back.
+messages are told (the fs actor applies them in order; asks made later queue behind them),
+this node's own with the PendingChange its writer waits on. The fs actor never asks the cluster
+actor back.
+
+As dcdb.c does, the host's corosync.conf follows the tree's copy after every delivered change
+of it and after every sync commit (daemon/corosync_conf.py; local.md 5.4): the tree's copy is
+asked for after the change, so a writer of corosync.conf is answered after the host file was
+written.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -22,16 +28,20 @@ from actors.messages import (
     DcdbSynced,
     GetChecksum,
     GetIndex,
+    ReadConfig,
     Request,
     ask,
 )
+from corosync.writers import Writers
+from daemon.corosync_conf import TREE_PATH, HostCorosyncConf, changes_conf
 from dcdb.apply import Delivered
 from dcdb.sync import choose_leader, parse_states, synced_members, update_inodes
 from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
 from errors import ErrorLatched, WireFormatError
-from replication.outcome import ChangeOutcome
+from replication.pending import PendingChange
 from wire.dcdb import (
     DcdbMessageType,
+    FuseMessage,
     UnlockMessage,
     UpdateRecord,
     decode_payload,
@@ -45,28 +55,26 @@ FS_TIMEOUT_S = 60.0
 """How long a callback waits for the fs actor (a commit of a large tree takes a while)."""
 
 
+if TYPE_CHECKING:
+    from corosync.group import DfsmGroup
+
+
 class DcdbApp:
-    """DfsmApp for the config tree; ``outcomes`` keeps the results of this node's messages."""
+    """DfsmApp for the config tree, on the dcdb ``group``; ``writers`` wait for this node's changes."""
 
     def __init__(
         self,
         fs: pykka.ActorRef[Any],
-        me: Callable[[], Member],
-        send_unlock: Callable[[bytes], None],
-        is_lowest: Callable[[], bool],
-        waited: Callable[[int], bool] = lambda count: True,
+        group: DfsmGroup,
+        writers: Writers[PendingChange],
+        host_conf: HostCorosyncConf | None = None,
     ) -> None:
         self._fs = fs
-        self._waited = waited
-        """Whether a writer waits for this node's message ``count`` (only those get an outcome)."""
-        self._me = me
-        self._send_unlock = send_unlock
-        self._is_lowest = is_lowest
+        self._group = group
+        self._writers = writers
+        self._host_conf = host_conf
         self._master: bytes | None = None
         self._updates: list[UpdateRecord] = []
-        self.outcomes: dict[int, ChangeOutcome] = {}
-        """count -> where this node's own message ends, taken by the cluster actor when the
-        message is settled (replication/outcome.py)."""
 
     @property
     def verifies(self) -> bool:
@@ -116,6 +124,7 @@ class DcdbApp:
         if self._master is None:
             raise DfsmLeave("UPDATE_COMPLETE", "no leader index to commit to")
         self._ask(CommitSync(master_index=self._master, records=tuple(self._updates)))
+        self._sync_host_conf(notify=False)
 
     def cleanup(self) -> None:
         """Forget the sync round."""
@@ -138,8 +147,8 @@ class DcdbApp:
     def deliver(self, sender: Member, subtype: int, payload: bytes, time: int, count: int) -> int:
         """Hand one message in total order to the fs actor (told: this thread goes on at once).
 
-        The fs actor applies it and reports this node's own message to its outcome, kept here
-        for the cluster actor; a node that can't apply it leaves through DcdbApplyFailed.
+        The fs actor applies it and reports the tree's result of this node's own message to the
+        PendingChange its writer waits on; a node that can't apply it leaves through DcdbApplyFailed.
         """
         try:
             message = decode_payload(subtype, payload)
@@ -149,18 +158,23 @@ class DcdbApp:
             assert isinstance(message, UnlockMessage)
             self._answer_unlock_request(message, payload)
             return 0
-        local = sender == self._me()
+        local = sender == self._group.me
         delivered = Delivered(subtype=subtype, message=message, sender=sender.nodeid, time=time, local=local)
-        outcome = ChangeOutcome() if local and self._waited(count) else None
-        if outcome is not None:
-            self.outcomes[count] = outcome
-        self._fs.tell(ApplyDelivered(delivered=delivered, outcome=outcome))
+        pending = self._writers.waiting(count) if local else None
+        self._fs.tell(ApplyDelivered(delivered=delivered, pending=pending))
+        if isinstance(message, FuseMessage) and changes_conf(subtype, message.path, message.to):
+            self._sync_host_conf(notify=local)
         return 0
+
+    def _sync_host_conf(self, *, notify: bool) -> None:
+        """Write the tree's corosync.conf to the host if it is newer (never raises for the file)."""
+        if self._host_conf is not None:
+            self._host_conf.sync(self._ask(ReadConfig(path=TREE_PATH)), notify=notify)
 
     def _answer_unlock_request(self, message: UnlockMessage, payload: bytes) -> None:
         """Only the lowest node checks the lock's age and, if expired, multicasts UNLOCK."""
-        if not self._is_lowest():
+        if not self._group.is_lowest:
             return
         if self._ask(CheckUnlock(message=message)):
             log.info("lock %s expired - sending unlock", message.path)
-            self._send_unlock(payload)
+            self._group.send(DcdbMessageType.UNLOCK, payload)

@@ -25,7 +25,8 @@ from actors.messages import (
 )
 from errors import NotQuorate, PmxcfsError
 from memdb.tree import check_extent
-from replication.refusals import RefusalLog, ReportingFuture
+from replication.pending import PendingChange
+from replication.refusals import RefusalLog
 from wire.dcdb import WRITE_FLAG_TRUNCATE, DcdbMessageType, FuseMessage, UnlockMessage
 
 NOT_QUORATE = "cluster not quorate - the tree is read-only"
@@ -58,7 +59,7 @@ class Proposer:
         self._cluster = cluster
         self._refusals = refusals
 
-    def send(self, request: object, *, writable: bool) -> pykka.Future[Any] | None:
+    def send(self, request: object, *, writable: bool) -> PendingChange | None:
         """Multicast ``request``; its future answers once it is delivered here and settled.
 
         Returns None if ``request`` is no DCDB change. ``writable``: the tree takes changes
@@ -83,7 +84,7 @@ class Proposer:
         except PmxcfsError as exc:
             self._refusals.refused(request, exc)
             raise
-        reply = ReportingFuture(request, self._refusals)
+        reply = PendingChange(request, self._refusals)
         subtype, payload = proposal
         self._cluster.tell(Propose(subtype=subtype, message=payload, reply=reply))
         return reply

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pykka
 
@@ -68,8 +68,8 @@ def shown(request: object) -> str:
 class RefusalLog:
     """Logs refusals once per REPEAT_S and tells the status actor; safe from any thread.
 
-    The fs actor reports refusals it raises itself; in cluster mode a change's outcome is
-    known only once it was delivered, on the cluster actor's thread (``ReportingFuture``).
+    The fs actor reports refusals it raises itself; in cluster mode a change's fate is known
+    only once it was delivered and settled, and its ``PendingChange`` reports it (replication/pending.py).
     """
 
     def __init__(
@@ -119,25 +119,3 @@ class RefusalLog:
                     latched=isinstance(exc, ErrorLatched),
                 )
             )
-
-
-if TYPE_CHECKING:
-    _Future = pykka.ThreadingFuture[Any]
-else:  # pykka 3.1 (Debian 12) has no subscriptable classes at run time
-    _Future = pykka.ThreadingFuture
-
-
-class ReportingFuture(_Future):
-    """The reply future of a cluster change: a refusal set on it is reported on the way."""
-
-    def __init__(self, request: object, refusals: RefusalLog) -> None:
-        super().__init__()
-        self._request = request
-        self._refusals = refusals
-
-    def set_exception(self, exc_info: Any = None) -> None:
-        """Report a refusal, then pass the exception to the waiting writer."""
-        exc = exc_info[1] if exc_info is not None else None
-        if isinstance(exc, PmxcfsError):
-            self._refusals.refused(self._request, exc)
-        super().set_exception(exc_info)

@@ -11,6 +11,7 @@ full path is in the log and in the report for root (``python -m tools health``, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import ujson
@@ -72,6 +73,18 @@ class Health:
     online: tuple[int, ...] = ()
     refusals: int = 0
     last_refusal: Refusal | None = None
+
+    def with_mode(self, mode: str, *, quorate: bool) -> Health:
+        """The mode was chosen; local mode is always quorate, cluster mode as corosync says."""
+        return replace(self, mode=mode, quorate=mode == "local" or quorate)
+
+    def with_quorate(self, quorate: bool) -> Health:
+        """Corosync's quorum changed."""
+        return replace(self, quorate=quorate)
+
+    def with_online(self, online: Iterable[int]) -> Health:
+        """The CPG membership changed: ``online`` are the members' node ids."""
+        return replace(self, online=tuple(sorted(online)))
 
     def with_service(self, name: str, connected: bool) -> Health:
         """A connection went up or down (a group that is down has no sync state)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 TRACKED_FILES: tuple[str, ...] = (
     "corosync.conf",
     "corosync.conf.new",
@@ -51,3 +53,26 @@ TRACKED_FILES: tuple[str, ...] = (
 
 TRACKED_PATHS: frozenset[str] = frozenset(TRACKED_FILES)
 """For membership tests on the change path."""
+
+
+class ChangeCounters:
+    """The tracked files' change counters as the status actor counts them (.version).
+
+    A change counts the tracked paths it touched, exactly as named (no leading slash); a reload
+    of the whole tree counts every tracked file once.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = dict.fromkeys(TRACKED_FILES, 0)
+        """Path -> changes counted, in .version order."""
+
+    def changed(self, paths: Iterable[str]) -> None:
+        """A change touched ``paths``: count those that are tracked."""
+        for path in paths:
+            if path in self.counts:
+                self.counts[path] += 1
+
+    def reloaded(self) -> None:
+        """The tree was loaded anew: count every tracked file."""
+        for path in self.counts:
+            self.counts[path] += 1

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
-pytest_plugins = ["tests.fakes.actors"]
-"""Fixtures of started actors and an fs actor on the test thread, for every test folder."""
+pytest_plugins = ["tests.fakes.actors", "tests.cluster.lab_fixtures"]
+"""Fixtures of started actors and an fs actor on the test thread, for every test folder; the
+corosync lab fixtures and their report hook, for tests/cluster and tests/chaos."""
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pykka
 import pytest
@@ -20,6 +19,7 @@ from actors.messages import (
     AttachCluster,
     BuildUpdates,
     CommitSync,
+    CreateFile,
     DcdbApplyFailed,
     DcdbSynced,
     GetChecksum,
@@ -36,7 +36,7 @@ from actors.messages import (
 from dcdb.apply import Delivered
 from errors import AlreadyExists, ErrorLatched, NotFound, NotPermitted
 from memdb.checksum import tree_checksum
-from replication.outcome import ChangeOutcome
+from replication.pending import PendingChange
 from tests.fakes.actors import q
 from tests.fakes.fake_cluster import apply
 from wire.dcdb import DcdbMessageType, FuseMessage, decode_index
@@ -189,13 +189,12 @@ def test_other_nodes_changes_queued_together_are_committed_together(tmp_path: Pa
         assert len(commits) == 2  # the fresh tree's, and this one
         hold.clear()  # the next commit waits: the deliveries behind it pile up in the mailbox
         fs.tell(ApplyDelivered(delivered=fuse(DcdbMessageType.CREATE, "d/first")))
-        waiters = [ChangeOutcome() for _ in range(100)]
         futures = []
-        for k, outcome in enumerate(waiters):
-            future: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-            outcome.done(future)
-            futures.append(future)
-            fs.tell(ApplyDelivered(delivered=fuse(DcdbMessageType.CREATE, f"d/f{k}"), outcome=outcome))
+        for k in range(100):
+            pending = PendingChange(CreateFile(path=f"d/f{k}"))
+            pending.acknowledge()
+            futures.append(pending)
+            fs.tell(ApplyDelivered(delivered=fuse(DcdbMessageType.CREATE, f"d/f{k}"), pending=pending))
         hold.set()
         assert [f.get(timeout=10) for f in futures] == [0] * 100
         q(fs, Lookup(path="d"))  # the mailbox ran empty after the last one: the batch is committed

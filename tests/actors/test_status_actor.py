@@ -21,9 +21,10 @@ from actors.messages import (
     VmListChanged,
     WriteStatusFile,
 )
-from actors.status_actor import STATUS_FILES, StatusActor
+from actors.status_actor import StatusActor
 from errors import NotFound, StatusFileRefused
 from memdb.records import VmInfo, VmListSnapshot
+from status.files import STATUS_FILES
 from status.tracked import TRACKED_FILES
 from tests.fakes.actors import q
 

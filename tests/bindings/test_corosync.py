@@ -1,4 +1,5 @@
-"""The bindings against a real single-node corosync (see conftest.py); each scenario runs in client_probe."""
+"""The bindings against a real single-node corosync (see corosync_node.py); each scenario runs in
+client_probe."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from bindings.libcmap import CMAP_TRACK_ADD, CMAP_TRACK_DELETE, CMAP_TRACK_MODIFY
 from bindings.libcpg import CpgReason
-from tests.bindings.conftest import CorosyncNode, read_line, require_corosync, run_probe
+from tests.bindings.corosync_node import CorosyncNode, read_line, require_corosync, run_probe
 
 pytestmark = pytest.mark.corosync
 

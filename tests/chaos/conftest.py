@@ -1,5 +1,14 @@
-"""The chaos tests use the cluster tests' lab fixtures (real corosync in network namespaces)."""
+"""The chaos tests use the cluster tests' lab fixtures: tests/cluster/lab_fixtures.py, a plugin of
+tests/conftest.py (real corosync in network namespaces).
 
-from tests.cluster.conftest import _sweep_session_netns, corosync_lab_factory, pytest_runtest_makereport
+Every test here ends the session with the netns sweep, as the cluster tests do.
+"""
 
-__all__ = ["_sweep_session_netns", "corosync_lab_factory", "pytest_runtest_makereport"]
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _netns_sweep(_sweep_session_netns: None) -> None:
+    """Pull in the session's netns sweep (once per session) for every test in this folder."""

@@ -1,16 +1,15 @@
-"""DfsmGroup: this node's results are answered at the end of a dispatch, and not as done when
-the same dispatch showed that we were cut off into a minority (the transitional delivery)."""
+"""DfsmGroup with its writers: this node's writers are answered at the end of a dispatch, and not
+as done when the same dispatch showed that we were cut off into a minority (the transitional
+delivery)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pykka
 import pytest
 
 from bindings.libcpg import CpgAddress
-from dfsm import LocalResult, Member
-from tests.fakes.corosync import FakeHandle, Poller, dcdb_group
+from corosync.writers import MINORITY, NOT_DELIVERED
+from dfsm import Member
+from tests.fakes.corosync import Answer, FakeHandle, Poller, dcdb_group
 from tests.fakes.dfsm import ME, N2, N3, to_synced
 
 N4 = Member(4, 400)
@@ -20,15 +19,14 @@ N5 = Member(5, 500)
 class Group:
     def __init__(self, members: tuple[Member, ...]) -> None:
         self.handle = FakeHandle()
-        self.results: list[LocalResult] = []
+        self.results: list[Answer] = []
         self.group = dcdb_group(self.results, lambda: self.handle)
         assert self.group.service.start(0.0, Poller(), None)  # type: ignore[arg-type]
         assert self.group.dfsm is not None
         to_synced(self.group.dfsm, members)
 
     def write(self) -> bytes:
-        reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-        assert self.group.send(1, b"change", reply)
+        assert self.group.send(1, b"change", Answer(self.results))
         return self.handle.sent[-1]
 
     def dispatch(self, own: bytes, remaining: tuple[Member, ...], left: tuple[Member, ...]) -> None:
@@ -48,7 +46,8 @@ def test_a_delivery_followed_by_a_minority_confchg_is_not_answered_as_done() -> 
     g = Group((ME, N2, N3))
     g.dispatch(g.write(), remaining=(ME,), left=(N2, N3))
     (result,) = g.results
-    assert not result.processed
+    assert not result.done
+    assert result.reason == MINORITY
 
 
 @pytest.mark.parametrize(
@@ -61,7 +60,7 @@ def test_a_majority_keeps_its_results(members: tuple[Member, ...], remaining: tu
     left = tuple(m for m in members if m not in remaining)
     g.dispatch(g.write(), remaining=remaining, left=left)
     (result,) = g.results
-    assert result.processed
+    assert result.done
 
 
 def test_without_a_confchg_the_result_is_answered_after_the_dispatch() -> None:
@@ -70,4 +69,13 @@ def test_without_a_confchg_the_result_is_answered_after_the_dispatch() -> None:
     assert g.results == []
     g.group._after_dispatch()
     (result,) = g.results
-    assert result.processed
+    assert result.done
+
+
+def test_a_message_lost_to_a_restart_of_the_connection_is_refused() -> None:
+    g = Group((ME, N2, N3))
+    g.write()
+    g.group.service.stop(Poller())  # type: ignore[arg-type]
+    (result,) = g.results
+    assert not result.done
+    assert result.reason == NOT_DELIVERED

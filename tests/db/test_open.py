@@ -12,7 +12,7 @@ from db.store import Store
 from errors import CorruptDatabase, StorageError
 from memdb.loader import load_memdb
 from memdb.records import DT_DIR, DT_REG, Row
-from tests.db.conftest import INSERT_RE, VECTOR_DB, sha256, vector_insert_lines
+from tests.db.vectors import INSERT_RE, VECTOR_DB, sha256, vector_insert_lines
 
 
 def _vector_rows_from_sql() -> list[Row]:

@@ -13,7 +13,7 @@ import pytest
 from db.store import Store
 from errors import StorageError
 from memdb.records import DT_DIR, DT_REG, Row, StoreChange, version_row
-from tests.db.conftest import INSERT_RE, raw_rows, vector_create_sql, vector_insert_lines
+from tests.db.vectors import INSERT_RE, raw_rows, vector_create_sql, vector_insert_lines
 from tests.vectors import VECTORS
 
 U64_MAX = (1 << 64) - 1

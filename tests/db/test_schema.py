@@ -11,7 +11,7 @@ import pytest
 
 from db.schema import CREATE_TREE_SQL
 from db.store import Store
-from tests.db.conftest import VECTOR_DB, vector_create_sql
+from tests.db.vectors import VECTOR_DB, vector_create_sql
 
 
 def _master(path: Path) -> list[tuple]:

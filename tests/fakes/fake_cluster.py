@@ -19,7 +19,7 @@ import pykka
 from actors.messages import ApplyDelivered, AttachCluster, Propose, Request, ask
 from dcdb.apply import Delivered
 from errors import PmxcfsError
-from replication.outcome import ChangeOutcome
+from replication.pending import PendingChange
 from wire.dcdb import DcdbMessageType
 
 TIMEOUT_S = 10.0
@@ -99,11 +99,10 @@ def apply(fs: pykka.ActorRef[Any], delivered: Delivered) -> Any:
     Raises:
         PmxcfsError: the tree refused it (ENOENT and the like), or the node can't apply it.
     """
-    waiter: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
-    outcome = ChangeOutcome()
-    outcome.done(waiter)  # settled at once: no confirmation here
-    fs.tell(ApplyDelivered(delivered=delivered, outcome=outcome))
-    return waiter.get(timeout=TIMEOUT_S)
+    pending = PendingChange(delivered.message)
+    pending.acknowledge()  # settled at once: no confirmation here
+    fs.tell(ApplyDelivered(delivered=delivered, pending=pending))
+    return pending.get(timeout=TIMEOUT_S)
 
 
 class FakeClusterActor(pykka.ThreadingActor):

@@ -10,7 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from actors.messages import Lookup, SetMtime
-from tests.fusefs.conftest import LINK_NAMES, STATUS_NAMES, VECTORS, WWW_GID, FileInfo, Pve, errno_of
+from tests.expected import LINK_NAMES, STATUS_NAMES
+from tests.fusefs.pve import WWW_GID, FileInfo, Pve, errno_of
+from tests.vectors import VECTORS
 
 NS = 1_000_000_000
 

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from actors.messages import CreateFile, Lookup, WriteFile
-from tests.fusefs.conftest import FileInfo, Pve, errno_of
+from tests.fusefs.pve import FileInfo, Pve, errno_of
 
 NS = 1_000_000_000
 WARNING = "the tree holds /.health"

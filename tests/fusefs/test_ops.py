@@ -11,7 +11,8 @@ import time
 import pytest
 
 from actors.messages import Lookup, ReadFile
-from tests.fusefs.conftest import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES, WWW_GID, FileInfo, Pve, errno_of
+from tests.expected import LINK_NAMES, PLUGIN_NAMES, STATUS_NAMES
+from tests.fusefs.pve import WWW_GID, FileInfo, Pve, errno_of
 
 NS = 1_000_000_000
 ROOT_AND_PLUGINS = ["/", *(f"/{n}" for n in PLUGIN_NAMES)]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from actors.messages import CreateFile, MakeDir
-from tests.fusefs.conftest import PLUGIN_NAMES, FileInfo, Pve
+from tests.expected import PLUGIN_NAMES
+from tests.fusefs.pve import FileInfo, Pve
 
 
 def test_root_listing_of_a_fresh_db(pve: Pve) -> None:

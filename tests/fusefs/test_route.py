@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fusefs.operations import LINK_NAMES, Route, link_targets, route
-from tests.fusefs.conftest import PLUGIN_NAMES
+from tests.expected import PLUGIN_NAMES
 
 
 @pytest.mark.parametrize(

@@ -48,11 +48,13 @@ from actors.messages import (
 )
 from actors.status_actor import StatusActor
 from corosync.config import ClusterConfig, ClusterNode
+from corosync.writers import Writers
 from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
 from errors import WireFormatError
 from memdb.loader import load_memdb, normalise_row
 from replication.dcdb_app import DcdbApp
 from replication.kvstore_app import KvstoreApp
+from tests.fakes.corosync import FakeDcdbGroup
 from tests.fuzz import corpus
 from tests.fuzz.strategies import fuzz, garbage
 from wire import dcdb, kvstore
@@ -205,7 +207,7 @@ def started_fs(tmp_path: Path) -> pykka.ActorRef[Any]:
 
 def test_dcdb_garbage_changes_nothing_it_should_not(tmp_path: Path) -> None:
     fs = started_fs(tmp_path)
-    app = DcdbApp(fs, me=lambda: ME, send_unlock=lambda payload: None, is_lowest=lambda: False)
+    app = DcdbApp(fs, FakeDcdbGroup(ME, lowest=False), Writers("dcdb", confirm=False))  # type: ignore[arg-type]
     seen = {"rejected": 0, "accepted": 0}
 
     @fuzz(EXAMPLES)
@@ -246,7 +248,7 @@ def test_dcdb_garbage_changes_nothing_it_should_not(tmp_path: Path) -> None:
 )
 def test_dcdb_garbage_sync_messages_are_a_leave(tmp_path: Path, what: str, seeds: Any) -> None:
     fs = started_fs(tmp_path)
-    app = DcdbApp(fs, me=lambda: ME, send_unlock=lambda payload: None, is_lowest=lambda: True)
+    app = DcdbApp(fs, FakeDcdbGroup(ME), Writers("dcdb", confirm=False))  # type: ignore[arg-type]
     ours = q(fs, GetIndex())
 
     @fuzz(EXAMPLES // 2)

@@ -27,7 +27,7 @@ from memdb.records import VmListSnapshot
 from memdb.snapshot import Published, TreeSnapshot
 from tests.fuzz import corpus
 from tests.fuzz.strategies import fuzz, garbage
-from tests.ipc.conftest import FakeStatus, no_texts
+from tests.ipc.backends import FakeStatus, no_texts
 
 EXAMPLES = 300
 OP_IDS = st.one_of(st.sampled_from(list(Op)), st.integers(-(1 << 31), (1 << 31) - 1))

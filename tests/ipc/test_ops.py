@@ -14,7 +14,7 @@ from errors import BadStatusValue, FileTooLarge, NotFound
 from ipc import codec
 from ipc.codec import Op
 from ipc.ops import Client, IpcOps
-from tests.ipc.conftest import GUESTS, TIMEOUT, TOKENS, Status, Tree, fill, no_texts
+from tests.ipc.backends import GUESTS, TIMEOUT, TOKENS, Status, Tree, fill, no_texts
 
 ROOT = Client(read_only=False, pid=4242, buffer_size=1 << 20)
 WWW = Client(read_only=True, pid=4343, buffer_size=1 << 20)

@@ -20,7 +20,7 @@ from ipc.codec import Op
 from ipc.server import IpcServer
 from memdb.tree import MAX_FILE_SIZE
 from tests.integration.helpers import NOBODY, WWW_DATA, wait_for
-from tests.ipc.conftest import GUESTS, TIMEOUT, Status, Tree, no_texts
+from tests.ipc.backends import GUESTS, TIMEOUT, Status, Tree, no_texts
 from tests.ipc.probes import READS_OK, ROOT_OK, probe
 from tests.require import require
 

@@ -21,14 +21,17 @@ from actors.messages import (
     PrepareStore,
     QuorumChanged,
 )
+from corosync.writers import Writers
 from dfsm import DfsmLeave, Member, MemberState
 from errors import AlreadyExists
 from memdb.checksum import entry_checksum
 from memdb.entry import Entry
 from memdb.locks import LOCK_TIMEOUT
 from replication.dcdb_app import DcdbApp
+from replication.pending import PendingChange
 from tests.fakes.actors import q
 from tests.fakes.clock import Clock
+from tests.fakes.corosync import FakeDcdbGroup
 from wire.dcdb import DcdbMessageType, FuseMessage, UnlockMessage, decode_update, encode_fuse, encode_unlock
 
 ME = Member(1, 100)
@@ -51,42 +54,53 @@ def fs(tmp_path: Path, clock: Clock):
 
 
 class Sent:
-    def __init__(self) -> None:
-        self.unlocks: list[bytes] = []
+    """The UNLOCK messages the application multicast."""
 
-    def __call__(self, payload: bytes) -> None:
-        self.unlocks.append(payload)
+    def __init__(self, group: FakeDcdbGroup) -> None:
+        self._group = group
 
-
-def app(fs, *, lowest: bool = True, sent: Sent | None = None) -> DcdbApp:
-    return DcdbApp(fs, me=lambda: ME, send_unlock=sent or Sent(), is_lowest=lambda: lowest)
-
-
-def settled(dcdb: DcdbApp, count: int) -> pykka.ThreadingFuture:
-    """The writer of message ``count``, answered once the fs actor applied it."""
-    writer = pykka.ThreadingFuture()
-    dcdb.outcomes.pop(count).done(writer)
-    return writer
+    @property
+    def unlocks(self) -> list[bytes]:
+        return [payload for subtype, payload in self._group.sent if subtype == DcdbMessageType.UNLOCK]
 
 
-def test_own_results_are_kept_for_the_waiting_writer(fs) -> None:
-    dcdb = app(fs)
+def app(fs, *, lowest: bool = True, writers: Writers[PendingChange] | None = None) -> DcdbApp:
+    group = FakeDcdbGroup(ME, lowest=lowest)
+    return DcdbApp(fs, group, writers or Writers("dcdb", confirm=False))  # type: ignore[arg-type]
+
+
+def sent_of(dcdb: DcdbApp) -> Sent:
+    return Sent(dcdb._group)  # type: ignore[arg-type]
+
+
+def waiting(writers: Writers[PendingChange], count: int) -> PendingChange:
+    """A writer waiting for this node's message ``count``, acknowledged: it hears the tree's result."""
+    pending = PendingChange(CreateFile(path="f"))
+    writers.expect(count, pending)
+    pending.acknowledge()
+    return pending
+
+
+def test_own_changes_report_to_the_waiting_writer(fs) -> None:
+    writers: Writers[PendingChange] = Writers("dcdb", confirm=False)
+    dcdb = app(fs, writers=writers)
     payload = encode_fuse(FuseMessage(path="f"))
+    first, second = waiting(writers, 7), waiting(writers, 8)
     assert dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1234, 7) == 0
-    assert settled(dcdb, 7).get(timeout=5) == 0
+    assert first.get(timeout=5) == 0
     dcdb.deliver(ME, DcdbMessageType.CREATE, payload, 1235, 8)
     with pytest.raises(AlreadyExists):
-        settled(dcdb, 8).get(timeout=5)
+        second.get(timeout=5)
+    other = waiting(writers, 3)
     dcdb.deliver(OTHER, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1236, 3)
-    assert 3 not in dcdb.outcomes  # only this node's own messages have a waiter
     assert q(fs, Lookup(path="d")).attr.writer == OTHER.nodeid
+    with pytest.raises(pykka.Timeout):  # applied (the lookup queued behind it), but not ours
+        other.get(timeout=0)
 
 
-def test_no_outcome_is_kept_when_nobody_waits(fs) -> None:
-    dcdb = DcdbApp(fs, me=lambda: ME, send_unlock=Sent(), is_lowest=lambda: True, waited=lambda count: False)
-    dcdb.deliver(ME, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1, 9)
-    assert dcdb.outcomes == {}
-    assert q(fs, Lookup(path="d")).attr.writer == ME.nodeid  # applied all the same
+def test_a_change_nobody_waits_for_is_applied_all_the_same(fs) -> None:
+    app(fs).deliver(ME, DcdbMessageType.MKDIR, encode_fuse(FuseMessage(path="d")), 1, 9)
+    assert q(fs, Lookup(path="d")).attr.writer == ME.nodeid
 
 
 def test_a_malformed_message_makes_the_node_leave(fs) -> None:
@@ -115,8 +129,8 @@ def test_the_lowest_node_answers_an_expired_unlock_request(fs, clock: Clock) -> 
     q(fs, MakeDir(path="priv"))
     q(fs, MakeDir(path="priv/lock"))
     q(fs, MakeDir(path="priv/lock/job"))
-    sent = Sent()
-    dcdb = app(fs, sent=sent)
+    dcdb = app(fs)
+    sent = sent_of(dcdb)
     csum = _lock_csum(fs)
     request = encode_unlock(UnlockMessage(csum=csum, path="priv/lock/job"))
     dcdb.deliver(OTHER, DcdbMessageType.UNLOCK_REQUEST, request, 1, 1)
@@ -133,11 +147,11 @@ def test_only_the_lowest_node_answers(fs, clock: Clock) -> None:
     q(fs, MakeDir(path="priv"))
     q(fs, MakeDir(path="priv/lock"))
     q(fs, MakeDir(path="priv/lock/job"))
-    sent = Sent()
     clock.now += LOCK_TIMEOUT + 1
     request = encode_unlock(UnlockMessage(csum=_lock_csum(fs), path="priv/lock/job"))
-    app(fs, lowest=False, sent=sent).deliver(OTHER, DcdbMessageType.UNLOCK_REQUEST, request, 1, 1)
-    assert sent.unlocks == []
+    dcdb = app(fs, lowest=False)
+    dcdb.deliver(OTHER, DcdbMessageType.UNLOCK_REQUEST, request, 1, 1)
+    assert sent_of(dcdb).unlocks == []
 
 
 def _lock_csum(fs) -> bytes:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import pytest
 
 from actors.messages import ChangeRefused, CreateFile, Rename, WriteFile
-from errors import AlreadyExists, ErrorLatched, FileTooLarge, NotQuorate
-from replication.refusals import REPEAT_S, RefusalLog, ReportingFuture, describe, shown
+from errors import AlreadyExists, ErrorLatched, FileTooLarge
+from replication.refusals import REPEAT_S, RefusalLog, describe, shown
 from tests.fakes.actors import Recorder
 from tests.fakes.clock import Clock
 
@@ -79,24 +78,3 @@ def test_a_latch_is_a_warning_and_marked(
     assert record.levelno == logging.WARNING
     assert recorder.of(ChangeRefused)[0].latched
     assert recorder.of(ChangeRefused)[0].error == "EIO"
-
-
-def test_a_cluster_change_refused_on_delivery_is_reported(parts: tuple[RefusalLog, Recorder, Clock]) -> None:
-    log, recorder, _ = parts
-    future = ReportingFuture(CreateFile(path="x"), log)
-    try:
-        raise NotQuorate(reason="cluster not quorate - the tree is read-only")
-    except NotQuorate:
-        future.set_exception(sys.exc_info())  # type: ignore[arg-type]
-    with pytest.raises(NotQuorate):
-        future.get(timeout=1)
-    (told,) = recorder.of(ChangeRefused)
-    assert (told.op, told.path, told.error) == ("create", "x", "EACCES")
-
-
-def test_a_cluster_change_that_succeeds_is_not_reported(parts: tuple[RefusalLog, Recorder, Clock]) -> None:
-    log, recorder, _ = parts
-    future = ReportingFuture(CreateFile(path="x"), log)
-    future.set(0)
-    assert future.get(timeout=1) == 0
-    assert recorder.told == []

@@ -13,9 +13,9 @@ import pytest
 from db.store import Store
 from memdb.loader import load_memdb
 from memdb.records import DT_REG, Row, StoreChange
-from tests.db.conftest import VECTOR_DB
+from tests.db.vectors import VECTOR_DB
 from tests.memdb.helpers import rows_of
-from tests.tools.conftest import index_of, run, sample_tree, sha256, side_files, write_db
+from tests.tools.helpers import index_of, run, sample_tree, sha256, side_files, write_db
 from tools.backup import backup_database
 from tools.dbfile import read_rows
 

@@ -11,10 +11,10 @@ import pytest
 
 from db.store import Store
 from memdb.records import DT_DIR, DT_REG, Row, version_row
-from tests.db.conftest import VECTOR_DB
+from tests.db.vectors import VECTOR_DB
 from tests.integration.helpers import CORRUPTIONS
 from tests.memdb.helpers import BAD_ROWS
-from tests.tools.conftest import run, sha256, side_files, write_db
+from tests.tools.helpers import run, sha256, side_files, write_db
 
 V = version_row(100, 2, 5555)
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.clock import Clock
 from tests.require import require
-from tests.tools.conftest import run
+from tests.tools.helpers import run
 from tests.vectors import REPO
 from tools.cli import COMMANDS
 from tools.progress import Progress

@@ -12,7 +12,7 @@ from daemon.process import LOCKFILE_NAME
 from memdb.loader import load_memdb
 from memdb.records import DT_REG
 from tests.fakes.clock import Clock
-from tests.tools.conftest import run, sha256, side_files
+from tests.tools.helpers import run, sha256, side_files
 from tools.create import create_db
 from tools.dbfile import read_rows
 from tools.progress import Progress

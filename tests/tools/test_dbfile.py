@@ -11,7 +11,7 @@ from errors import AlreadyExists, CorruptDatabase, StorageError
 from memdb.loader import check_rows, load_memdb
 from memdb.records import DT_REG, Row, version_row
 from tests.memdb.helpers import rows_of
-from tests.tools.conftest import run, sample_tree, sha256, side_files, write_db
+from tests.tools.helpers import run, sample_tree, sha256, side_files, write_db
 from tools.dbfile import read_rows, write_new_db
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from db.store import Store
 from memdb.records import DT_REG, Row, version_row
-from tests.db.conftest import VECTOR_DB
-from tests.tools.conftest import index_of, run, sha256, side_files, write_db
+from tests.db.vectors import VECTOR_DB
+from tests.tools.helpers import index_of, run, sha256, side_files, write_db
 from tools.dbfile import read_rows
 
 FORMATS = ["out", "out.tar", "out.tar.gz", "out.tgz", "out.tar.xz"]
