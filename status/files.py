@@ -160,12 +160,7 @@ class FunctionFiles:
 
 def _members(src: Sources) -> str:
     """.members: this node, and in cluster mode the cluster and every node with its IP."""
-    membership = src.membership
+    m, ips = src.membership, src.kv.tables.ips
     return render_members(
-        nodename=src.nodename,
-        clinfo=membership.clinfo,
-        config=membership.config,
-        quorate=membership.quorate,
-        online=membership.online,
-        ips=src.kv.tables.ips,
+        nodename=src.nodename, clinfo=m.clinfo, config=m.config, quorate=m.quorate, online=m.online, ips=ips
     )

@@ -5,38 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daemon import corosync_conf
 from daemon.corosync_conf import HostCorosyncConf, changes_conf, config_version, plan
+from tests.fakes.corosync_conf import Runs, conf
 from wire.dcdb import DcdbMessageType
 
 TIMEOUT_S = 10.0
-
-
-def conf(version: int | None, comment: str = "") -> bytes:
-    """A corosync.conf text with this config_version (None: without one)."""
-    line = "" if version is None else f"  config_version: {version}\n"
-    return f"# {comment}\ntotem {{\n  cluster_name: lab\n{line}  version: 2\n}}\n".encode()
-
-
-class Runs:
-    """A stand-in for running corosync-cfgtool: records each call, answers ``code``."""
-
-    def __init__(self, code: int = 0) -> None:
-        self.code = code
-        self.calls: list[tuple[str, ...]] = []
-        self.called = threading.Event()
-
-    def __call__(self, command: Sequence[str]) -> int:
-        self.calls.append(tuple(command))
-        self.called.set()
-        return self.code
 
 
 @pytest.fixture
