@@ -32,6 +32,7 @@ from errors import CsError, CsLibraryError, CsTryAgain
 from status.clusterlog import new_entry
 from tests.fakes.actors import Recorder
 from tests.fakes.clock import Clock
+from tests.fakes.corosync import Poller
 from wire import dfsm, kvstore
 from wire.dfsm import MessageType, decode_base_header
 from wire.kvstore import KvstoreMessageType, KvUpdate
@@ -164,17 +165,6 @@ class FakeCpgHandle:
             self._w = None
 
 
-class FakePoller:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-
-    def watch(self, fd: int, owner: object) -> None:
-        self.calls.append(("watch", fd))
-
-    def forget(self, fd: int) -> None:
-        self.calls.append(("forget", fd))
-
-
 @pytest.fixture
 def corosync(monkeypatch: pytest.MonkeyPatch) -> Iterator[Corosync]:
     fake = Corosync()
@@ -186,7 +176,7 @@ def corosync(monkeypatch: pytest.MonkeyPatch) -> Iterator[Corosync]:
 class Parts:
     def __init__(self, corosync: Corosync) -> None:
         self.corosync = corosync
-        self.poller = FakePoller()
+        self.poller = Poller()
         self.clock = Clock()
         self.status = Recorder()
         self.actor = ClusterActor(

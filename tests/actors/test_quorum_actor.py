@@ -36,6 +36,7 @@ from corosync.poller import FdPoller
 from errors import CsError, CsLibraryError, CsNotExist, CsTryAgain
 from tests.fakes.actors import Recorder
 from tests.fakes.clock import Clock
+from tests.fakes.corosync import Poller
 
 WAIT_S = 5.0
 
@@ -222,27 +223,6 @@ class FakeCmapHandle(FakeHandle):
                     callback(event, key)
 
 
-class FakePoller:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-
-    def watch(self, fd: int, owner: object) -> None:
-        self.calls.append(("watch", fd))
-
-    def forget(self, fd: int) -> None:
-        self.calls.append(("forget", fd))
-
-    def watched(self) -> set[int]:
-        """The fds watched now (a watch undone by a fire is not modelled: the actor re-watches)."""
-        state: set[int] = set()
-        for op, fd in self.calls:
-            if op == "watch":
-                state.add(fd)
-            else:
-                state.discard(fd)
-        return state
-
-
 @pytest.fixture
 def corosync(monkeypatch: pytest.MonkeyPatch) -> Iterator[Corosync]:
     fake = Corosync()
@@ -258,14 +238,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def poller() -> FakePoller:
-    return FakePoller()
+def poller() -> Poller:
+    return Poller()
 
 
 class Parts:
     """An actor built without start(), its fakes and its listeners."""
 
-    def __init__(self, corosync: Corosync, poller: FakePoller, clock: Clock) -> None:
+    def __init__(self, corosync: Corosync, poller: Poller, clock: Clock) -> None:
         self.corosync = corosync
         self.poller = poller
         self.clock = clock
@@ -307,7 +287,7 @@ class Parts:
 
 
 @pytest.fixture
-def parts(corosync: Corosync, poller: FakePoller, clock: Clock) -> Parts:
+def parts(corosync: Corosync, poller: Poller, clock: Clock) -> Parts:
     return Parts(corosync, poller, clock)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from corosync.service import RETRY_SPACING_S, Service
 from errors import CsError, CsLibraryError, CsTryAgain
+from tests.fakes.corosync import Poller
 
 OWNER = object()
 """Stands in for the owning actor's ref; the service only hands it to the poller."""
@@ -15,21 +16,6 @@ OWNER = object()
 
 def library_error(call: str) -> CsLibraryError:
     return CsLibraryError(2, "CS_ERR_LIBRARY", call)
-
-
-class FakePoller:
-    """Records watch and forget calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, int]] = []
-        self.owners: list[object] = []
-
-    def watch(self, fd: int, owner: object) -> None:
-        self.calls.append(("watch", fd))
-        self.owners.append(owner)
-
-    def forget(self, fd: int) -> None:
-        self.calls.append(("forget", fd))
 
 
 class FakeHandle:
@@ -82,8 +68,8 @@ def corosync() -> Corosync:
 
 
 @pytest.fixture
-def poller() -> FakePoller:
-    return FakePoller()
+def poller() -> Poller:
+    return Poller()
 
 
 def make(corosync: Corosync, **kwargs: object) -> tuple[Service, list[str]]:
@@ -109,7 +95,7 @@ def test_new_service_is_due_and_down(corosync: Corosync) -> None:
     assert service.fd == -1
 
 
-def test_start_connects_and_watches_the_fd(corosync: Corosync, poller: FakePoller) -> None:
+def test_start_connects_and_watches_the_fd(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     assert service.start(10.0, poller, OWNER)  # type: ignore[arg-type]
     assert service.connected
@@ -123,7 +109,7 @@ def test_start_connects_and_watches_the_fd(corosync: Corosync, poller: FakePolle
 
 
 def test_start_failure_leaves_it_down(
-    corosync: Corosync, poller: FakePoller, caplog: pytest.LogCaptureFixture
+    corosync: Corosync, poller: Poller, caplog: pytest.LogCaptureFixture
 ) -> None:
     corosync.up = False
     service, events = make(corosync)
@@ -139,7 +125,7 @@ def test_start_failure_leaves_it_down(
 
 
 def test_only_the_first_failure_of_a_series_is_logged(
-    corosync: Corosync, poller: FakePoller, caplog: pytest.LogCaptureFixture
+    corosync: Corosync, poller: Poller, caplog: pytest.LogCaptureFixture
 ) -> None:
     corosync.up = False
     service, _ = make(corosync)
@@ -155,7 +141,7 @@ def test_only_the_first_failure_of_a_series_is_logged(
     assert caplog.records[-1].levelname == "INFO"
 
 
-def test_retry_is_due_only_after_more_than_the_spacing(corosync: Corosync, poller: FakePoller) -> None:
+def test_retry_is_due_only_after_more_than_the_spacing(corosync: Corosync, poller: Poller) -> None:
     corosync.up = False
     service, _ = make(corosync)
     service.start(100.0, poller, OWNER)  # type: ignore[arg-type]
@@ -167,7 +153,7 @@ def test_retry_is_due_only_after_more_than_the_spacing(corosync: Corosync, polle
     assert service.due(200.001, spacing=100.0)
 
 
-def test_one_second_ticks_retry_about_every_six_seconds(corosync: Corosync, poller: FakePoller) -> None:
+def test_one_second_ticks_retry_about_every_six_seconds(corosync: Corosync, poller: Poller) -> None:
     """The original's rhythm: with 1 s ticks and the strict '>', a retry every 6 s."""
     corosync.up = False
     service, _ = make(corosync)
@@ -180,7 +166,7 @@ def test_one_second_ticks_retry_about_every_six_seconds(corosync: Corosync, poll
     assert tries == [0, 6, 12, 18, 24]
 
 
-def test_fd_failure_after_connect_closes_the_handle(corosync: Corosync, poller: FakePoller) -> None:
+def test_fd_failure_after_connect_closes_the_handle(corosync: Corosync, poller: Poller) -> None:
     broken = FakeHandle()
     broken.fd_error = library_error("cpg_fd_get")
     service = Service("cpg", lambda: broken)
@@ -191,7 +177,7 @@ def test_fd_failure_after_connect_closes_the_handle(corosync: Corosync, poller: 
     assert poller.calls == []
 
 
-def test_dispatch_runs_after_dispatch_and_watches_again(corosync: Corosync, poller: FakePoller) -> None:
+def test_dispatch_runs_after_dispatch_and_watches_again(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
     service.dispatch(poller, OWNER)  # type: ignore[arg-type]
@@ -200,7 +186,7 @@ def test_dispatch_runs_after_dispatch_and_watches_again(corosync: Corosync, poll
     assert poller.calls == [("watch", 100), ("watch", 100)]
 
 
-def test_dispatch_try_again_keeps_the_connection(corosync: Corosync, poller: FakePoller) -> None:
+def test_dispatch_try_again_keeps_the_connection(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
     corosync.handles[0].dispatch_error = CsTryAgain(6, "CS_ERR_TRY_AGAIN", "cpg_dispatch")
@@ -212,7 +198,7 @@ def test_dispatch_try_again_keeps_the_connection(corosync: Corosync, poller: Fak
 
 
 def test_dispatch_error_takes_the_service_down(
-    corosync: Corosync, poller: FakePoller, caplog: pytest.LogCaptureFixture
+    corosync: Corosync, poller: Poller, caplog: pytest.LogCaptureFixture
 ) -> None:
     service, events = make(corosync)
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
@@ -229,7 +215,7 @@ def test_dispatch_error_takes_the_service_down(
 
 
 def test_reconnect_after_a_lost_connection_comes_with_the_next_tick(
-    corosync: Corosync, poller: FakePoller
+    corosync: Corosync, poller: Poller
 ) -> None:
     """The last try was the connect long ago, so the next tick may retry at once (as loop.c)."""
     service, events = make(corosync)
@@ -243,9 +229,7 @@ def test_reconnect_after_a_lost_connection_comes_with_the_next_tick(
     assert events == ["down"]
 
 
-def test_lost_connection_soon_after_connect_waits_for_the_spacing(
-    corosync: Corosync, poller: FakePoller
-) -> None:
+def test_lost_connection_soon_after_connect_waits_for_the_spacing(corosync: Corosync, poller: Poller) -> None:
     service, _ = make(corosync)
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
     corosync.handles[0].dispatch_error = library_error("cpg_dispatch")
@@ -254,7 +238,7 @@ def test_lost_connection_soon_after_connect_waits_for_the_spacing(
     assert service.due(5.5)
 
 
-def test_dispatch_while_down_does_nothing(corosync: Corosync, poller: FakePoller) -> None:
+def test_dispatch_while_down_does_nothing(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     service.dispatch(poller, OWNER)  # type: ignore[arg-type]
     assert events == []
@@ -262,7 +246,7 @@ def test_dispatch_while_down_does_nothing(corosync: Corosync, poller: FakePoller
 
 
 def test_after_dispatch_that_stops_the_service_is_not_watched_again(
-    corosync: Corosync, poller: FakePoller
+    corosync: Corosync, poller: Poller
 ) -> None:
     service = Service("cmap", corosync.connect)
     service.after_dispatch = lambda: service.stop(poller)  # type: ignore[arg-type]
@@ -272,7 +256,7 @@ def test_after_dispatch_that_stops_the_service_is_not_watched_again(
     assert poller.calls == [("watch", 100), ("forget", 100)]
 
 
-def test_stop_forgets_finalizes_and_reports_down_once(corosync: Corosync, poller: FakePoller) -> None:
+def test_stop_forgets_finalizes_and_reports_down_once(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
     service.stop(poller)  # type: ignore[arg-type]
@@ -283,14 +267,14 @@ def test_stop_forgets_finalizes_and_reports_down_once(corosync: Corosync, poller
     assert not service.connected
 
 
-def test_stop_while_down_is_a_no_op(corosync: Corosync, poller: FakePoller) -> None:
+def test_stop_while_down_is_a_no_op(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     service.stop(poller)  # type: ignore[arg-type]
     assert events == []
     assert poller.calls == []
 
 
-def test_finalize_error_is_swallowed(corosync: Corosync, poller: FakePoller) -> None:
+def test_finalize_error_is_swallowed(corosync: Corosync, poller: Poller) -> None:
     service, events = make(corosync)
     service.start(0.0, poller, OWNER)  # type: ignore[arg-type]
     corosync.handles[0].finalize_error = CsError(9, "CS_ERR_BAD_HANDLE", "cpg_finalize")

@@ -6,53 +6,19 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any
 
 import pytest
 
 from bindings.libcpg import CpgRingId
 from corosync.confirm import Ring
 from corosync.writers import CONNECTION_LOST, NOT_QUORATE, RING_CHANGED
-from errors import CsError
-from tests.fakes.corosync import Answer, Poller, dcdb_group
+from tests.fakes.corosync import Answer, FakeHandle, Poller, dcdb_group
 from tests.fakes.dfsm import ME, N2, N3, to_synced
 from wire.barrier import barrier_group
 
 R1 = Ring(CpgRingId(1, 8), frozenset({1, 2, 3}))
 R2_ALONE = Ring(CpgRingId(1, 12), frozenset({1}))
 R2_PAIR = Ring(CpgRingId(1, 12), frozenset({1, 2}))
-
-
-class FakeHandle:
-    def __init__(self, nodeid: int = ME.nodeid) -> None:
-        self.sent: list[bytes] = []
-        self.joined: bytes | None = None
-        self.callbacks: tuple[Any, ...] = ()
-        self.nodeid = nodeid
-        self.fail_mcast = False
-
-    def initialize(self, deliver: Any, confchg: Any, totem_confchg: Any = None) -> None:
-        self.callbacks = (deliver, confchg, totem_confchg)
-
-    def local_get(self) -> int:
-        return self.nodeid
-
-    def join(self, group: bytes) -> None:
-        self.joined = group
-
-    def fd(self) -> int:
-        return 99
-
-    def mcast(self, parts: list[bytes]) -> None:
-        if self.fail_mcast:
-            raise CsError(2, "CS_ERR_LIBRARY", "cpg_mcast_joined")
-        self.sent.append(b"".join(parts))
-
-    def finalize(self) -> None:
-        pass
-
-    def totem(self, ring: Ring) -> None:
-        self.callbacks[2](ring.ring_id, tuple(sorted(ring.members)))
 
 
 class Group:

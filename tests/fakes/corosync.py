@@ -6,46 +6,72 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from corosync.confirm import Ring
 from corosync.group import DfsmGroup
 from corosync.writers import Writers
 from dfsm import Dfsm, Member
-from errors import PmxcfsError
+from errors import CsError, PmxcfsError
 from tests.fakes.dfsm import ME, FakeApp
 
 
 class FakeHandle:
-    """A CpgHandle that records the multicasts and delivers nothing by itself."""
+    """A CpgHandle that records its callbacks, join and multicasts, and delivers nothing by itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, nodeid: int = ME.nodeid) -> None:
         self.sent: list[bytes] = []
+        self.joined: bytes | None = None
+        self.callbacks: tuple[Any, ...] = ()
+        self.nodeid = nodeid
+        self.fail_mcast = False
 
-    def initialize(self, deliver: Any, confchg: Any) -> None:
-        pass
+    def initialize(self, deliver: Any, confchg: Any, totem_confchg: Any = None) -> None:
+        self.callbacks = (deliver, confchg, totem_confchg)
 
     def local_get(self) -> int:
-        return ME.nodeid
+        return self.nodeid
 
     def join(self, group: bytes) -> None:
-        pass
+        self.joined = group
 
     def fd(self) -> int:
         return 99
 
     def mcast(self, parts: list[bytes]) -> None:
+        if self.fail_mcast:
+            raise CsError(2, "CS_ERR_LIBRARY", "cpg_mcast_joined")
         self.sent.append(b"".join(parts))
 
     def finalize(self) -> None:
         pass
 
+    def totem(self, ring: Ring) -> None:
+        """Corosync reports totem ring ``ring`` on this connection."""
+        self.callbacks[2](ring.ring_id, tuple(sorted(ring.members)))
+
 
 class Poller:
-    """An FdPoller that watches nothing."""
+    """An FdPoller that watches nothing and records the watch and forget calls (and the owners)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.owners: list[object] = []
 
     def watch(self, fd: int, owner: object) -> None:
-        pass
+        self.calls.append(("watch", fd))
+        self.owners.append(owner)
 
     def forget(self, fd: int) -> None:
-        pass
+        self.calls.append(("forget", fd))
+
+    def watched(self) -> set[int]:
+        """The fds watched now (a watch undone by a fire is not modelled: the actor re-watches)."""
+        state: set[int] = set()
+        for op, fd in self.calls:
+            if op == "watch":
+                state.add(fd)
+            else:
+                state.discard(fd)
+        return state
 
 
 class Answer:

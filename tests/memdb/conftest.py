@@ -5,22 +5,23 @@ from __future__ import annotations
 import pytest
 
 from memdb.tree import MemDb
-from tests.memdb.helpers import FakeClock, fresh
+from tests.fakes.clock import Clock
+from tests.memdb.helpers import fresh
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(1000.0)
+def clock() -> Clock:
+    return Clock(1000.0)
 
 
 @pytest.fixture
-def db(clock: FakeClock) -> MemDb:
+def db(clock: Clock) -> MemDb:
     """A fresh tree at version 1 (the first entry gets inode 2)."""
     return fresh(clock)
 
 
 @pytest.fixture
-def populated(clock: FakeClock) -> MemDb:
+def populated(clock: Clock) -> MemDb:
     """A tree with files, dirs, guest configs and a lock.
 
     d/            dir with d/sub/x

@@ -8,21 +8,12 @@ from memdb.loader import load_memdb
 from memdb.records import DT_DIR, DT_REG, Row
 from memdb.records import version_row as _version_row
 from memdb.tree import MemDb
+from tests.fakes.clock import Clock
 
 MIB = 1024 * 1024
 
 
-class FakeClock:
-    """A settable monotonic clock for the lock table."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def fresh(clock: FakeClock | None = None) -> MemDb:
+def fresh(clock: Clock | None = None) -> MemDb:
     """A MemDb set to version 1, as the daemon does for a new database."""
     db = MemDb(clock=clock) if clock is not None else MemDb()
     db.root.version = 1
@@ -53,7 +44,7 @@ def rows_of(db: MemDb) -> list[Row]:
     return [version_row(db), *rows]
 
 
-def reload(db: MemDb, clock: FakeClock | None = None) -> MemDb:
+def reload(db: MemDb, clock: Clock | None = None) -> MemDb:
     """Close and reopen: rebuild a MemDb from the rows of ``db``."""
     if clock is None:
         return load_memdb(rows_of(db))

@@ -9,13 +9,14 @@ from memdb.checksum import entry_checksum
 from memdb.loader import load_memdb
 from memdb.locks import LOCK_TIMEOUT, LockTable
 from memdb.tree import MemDb
-from tests.memdb.helpers import FakeClock, rows_of, tree_state
+from tests.fakes.clock import Clock
+from tests.memdb.helpers import rows_of, tree_state
 
 LOCK = "priv/lock/file-storage_cfg"
 
 
 @pytest.fixture
-def locked(db: MemDb, clock: FakeClock) -> MemDb:
+def locked(db: MemDb, clock: Clock) -> MemDb:
     clock.now = 1000.0
     db.mkdir("priv", 0, 10)
     db.mkdir("priv/lock", 0, 10)
@@ -86,7 +87,7 @@ def test_mtime_rules_only_for_dirs_directly_in_lockdir(locked: MemDb) -> None:
     assert (attr.writer, attr.mtime) == (5, 1)
 
 
-def test_unlock_not_expired_before_timeout(locked: MemDb, clock: FakeClock) -> None:
+def test_unlock_not_expired_before_timeout(locked: MemDb, clock: Clock) -> None:
     for now in (1000.0, 1060.0, 1119.0, 1120.0):
         clock.now = now
         before = tree_state(locked)
@@ -95,7 +96,7 @@ def test_unlock_not_expired_before_timeout(locked: MemDb, clock: FakeClock) -> N
     assert locked.getattr(LOCK) is not None
 
 
-def test_unlock_deletes_after_timeout(locked: MemDb, clock: FakeClock) -> None:
+def test_unlock_deletes_after_timeout(locked: MemDb, clock: Clock) -> None:
     lock = locked.getattr(LOCK)
     assert lock is not None
     clock.now = 1121.0
@@ -113,12 +114,12 @@ def test_unlock_deletes_after_timeout(locked: MemDb, clock: FakeClock) -> None:
     locked.mkdir(LOCK, 0, 5001)
 
 
-def test_unlock_just_over_timeout(locked: MemDb, clock: FakeClock) -> None:
+def test_unlock_just_over_timeout(locked: MemDb, clock: Clock) -> None:
     clock.now = 1120.5
     assert locked.unlock_if_expired(LOCK, 0, 5000) is not None
 
 
-def test_refresh_resets_age(locked: MemDb, clock: FakeClock) -> None:
+def test_refresh_resets_age(locked: MemDb, clock: Clock) -> None:
     clock.now = 1100.0
     locked.set_mtime(LOCK, 0, 600)
     clock.now = 1200.0  # 200 s after creation, 100 s after the refresh
@@ -129,7 +130,7 @@ def test_refresh_resets_age(locked: MemDb, clock: FakeClock) -> None:
     assert locked.unlock_if_expired(LOCK, 0, 5000) is not None
 
 
-def test_entry_mtime_is_never_compared_to_clock(db: MemDb, clock: FakeClock) -> None:
+def test_entry_mtime_is_never_compared_to_clock(db: MemDb, clock: Clock) -> None:
     # a lock with an ancient mtime, created "now" by this node's clock, is not expired
     db.mkdir("priv", 0, 10)
     db.mkdir("priv/lock", 0, 10)
@@ -138,7 +139,7 @@ def test_entry_mtime_is_never_compared_to_clock(db: MemDb, clock: FakeClock) -> 
     assert db.unlock_if_expired("priv/lock/old", 0, 99999) is None
 
 
-def test_unlock_request_for_non_locks_is_none(locked: MemDb, clock: FakeClock) -> None:
+def test_unlock_request_for_non_locks_is_none(locked: MemDb, clock: Clock) -> None:
     locked.create("priv/lock/plainfile", 0, 500)
     locked.mkdir("other", 0, 500)
     clock.now = 10_000.0
@@ -148,7 +149,7 @@ def test_unlock_request_for_non_locks_is_none(locked: MemDb, clock: FakeClock) -
     assert locked.getattr("other") is not None
 
 
-def test_unknown_lock_is_registered_on_first_request(locked: MemDb, clock: FakeClock) -> None:
+def test_unknown_lock_is_registered_on_first_request(locked: MemDb, clock: Clock) -> None:
     locked.locks.clear()
     clock.now = 5000.0
     assert locked.unlock_if_expired(LOCK, 0, 1) is None  # first seen now
@@ -197,7 +198,7 @@ def test_lock_checksum(locked: MemDb) -> None:
     assert locked.lock_checksum(LOCK) != before
 
 
-def test_unlock_while_latched(locked: MemDb, clock: FakeClock) -> None:
+def test_unlock_while_latched(locked: MemDb, clock: Clock) -> None:
     locked.latched = True
     clock.now = 2000.0
     with pytest.raises(ErrorLatched):
@@ -209,7 +210,7 @@ def test_rebuild_on_load_registers_dirs_only_with_age_zero(locked: MemDb) -> Non
     locked.create("priv/lock/plainfile", 0, 500)
     locked.mkdir("priv/lock/second", 4, 500)
     locked.mkdir("priv/lock/second/inner", 0, 500)
-    clock = FakeClock(50_000.0)
+    clock = Clock(50_000.0)
     loaded = load_memdb(rows_of(locked), clock=clock)
     assert sorted(loaded.locks.paths()) == sorted([LOCK, "priv/lock/second"])
     clock.now = 50_120.0
@@ -218,7 +219,7 @@ def test_rebuild_on_load_registers_dirs_only_with_age_zero(locked: MemDb) -> Non
     assert loaded.unlock_if_expired(LOCK, 0, 1) is not None
 
 
-def test_rebuild_locks_resets_ages(locked: MemDb, clock: FakeClock) -> None:
+def test_rebuild_locks_resets_ages(locked: MemDb, clock: Clock) -> None:
     clock.now = 1100.0
     locked.rebuild_locks()
     clock.now = 1150.0  # 150 s after creation, 50 s after the rebuild
@@ -231,7 +232,7 @@ def test_rebuild_locks_resets_ages(locked: MemDb, clock: FakeClock) -> None:
 
 
 def test_locktable_expiry() -> None:
-    clock = FakeClock(100.0)
+    clock = Clock(100.0)
     table = LockTable(clock)
     assert table.expired("priv/lock/a", b"1") is False  # unknown: registered, not expired
     clock.now = 220.0
@@ -242,7 +243,7 @@ def test_locktable_expiry() -> None:
 
 @pytest.mark.allow_error_logs
 def test_locktable_wrong_checksum_resets(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock(100.0)
+    clock = Clock(100.0)
     table = LockTable(clock)
     table.reset("priv/lock/a", b"1")
     clock.now = 500.0
@@ -255,7 +256,7 @@ def test_locktable_wrong_checksum_resets(caplog: pytest.LogCaptureFixture) -> No
 
 
 def test_locktable_clock_going_back_never_expires() -> None:
-    clock = FakeClock(1000.0)
+    clock = Clock(1000.0)
     table = LockTable(clock)
     table.reset("priv/lock/a", b"1")
     clock.now = 0.0
@@ -263,7 +264,7 @@ def test_locktable_clock_going_back_never_expires() -> None:
 
 
 def test_locktable_drop_and_clear() -> None:
-    table = LockTable(FakeClock())
+    table = LockTable(Clock())
     table.reset("priv/lock/a", b"1")
     table.reset("priv/lock/b", b"1")
     table.drop("priv/lock/a")
