@@ -183,9 +183,12 @@ class CpgHandle(CsHandle):
     """A libcpg connection (model V1); the callbacks run inside :meth:`dispatch`."""
 
     def initialize(
-        self, deliver: DeliverFn, confchg: ConfchgFn, totem_confchg: TotemConfchgFn | None = None
+        self, deliver: DeliverFn, confchg: ConfchgFn | None, totem_confchg: TotemConfchgFn | None = None
     ) -> None:
         """cpg_model_initialize(CPG_MODEL_V1).
+
+        ``confchg`` None leaves the C callback NULL: libcpg's dispatch then skips the group's
+        membership changes (a group whose members do not matter to us).
 
         With ``totem_confchg`` the flag CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF is set: corosync
         then reports the current ring right after the first :meth:`join` (measured: not before it),
@@ -204,28 +207,30 @@ class CpgHandle(CsHandle):
             payload = ctypes.string_at(msg, size) if msg and size else b""
             deliver(decode_group(name.contents), nodeid, pid, payload)
 
-        def on_confchg(
-            _h: int,
-            name: ctypes._Pointer[cpg_name],
-            members: ctypes._Pointer[cpg_address],
-            n_members: int,
-            left: ctypes._Pointer[cpg_address],
-            n_left: int,
-            joined: ctypes._Pointer[cpg_address],
-            n_joined: int,
-        ) -> None:
-            confchg(
-                decode_group(name.contents),
-                _addresses(members, n_members),
-                _addresses(left, n_left),
-                _addresses(joined, n_joined),
-            )
-
         data = cpg_model_v1_data_t(
-            model=CPG_MODEL_V1,
-            cpg_deliver_fn=cpg_deliver_fn_t(self._guarded(on_deliver)),
-            cpg_confchg_fn=cpg_confchg_fn_t(self._guarded(on_confchg)),
+            model=CPG_MODEL_V1, cpg_deliver_fn=cpg_deliver_fn_t(self._guarded(on_deliver))
         )
+        if confchg is not None:
+            changed = confchg
+
+            def on_confchg(
+                _h: int,
+                name: ctypes._Pointer[cpg_name],
+                members: ctypes._Pointer[cpg_address],
+                n_members: int,
+                left: ctypes._Pointer[cpg_address],
+                n_left: int,
+                joined: ctypes._Pointer[cpg_address],
+                n_joined: int,
+            ) -> None:
+                changed(
+                    decode_group(name.contents),
+                    _addresses(members, n_members),
+                    _addresses(left, n_left),
+                    _addresses(joined, n_joined),
+                )
+
+            data.cpg_confchg_fn = cpg_confchg_fn_t(self._guarded(on_confchg))
         if totem_confchg is not None:
 
             def on_totem_confchg(

@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from bindings.libcpg import CpgAddress, CpgHandle, CpgRingId
+from bindings.libcpg import CpgHandle, CpgRingId
 from corosync.service import Service, retry
 from errors import CsError
 from wire.barrier import barrier_group, decode_barrier, encode_barrier
@@ -53,7 +53,7 @@ class BarrierChannel:
 
     def _connect(self) -> CpgHandle:
         handle = self._cpg()
-        handle.initialize(self._deliver, self._confchg, self._totem_confchg)
+        handle.initialize(self._deliver, None, self._totem_confchg)  # members do not matter
         try:
             self._nodeid = handle.local_get()
             self._ring = None
@@ -76,15 +76,6 @@ class BarrierChannel:
             return  # another daemon's barrier
         if self._ring is not None:
             self._on_barrier(number, self._ring)
-
-    def _confchg(
-        self,
-        group: bytes,
-        current: tuple[CpgAddress, ...],
-        left: tuple[CpgAddress, ...],
-        joined: tuple[CpgAddress, ...],
-    ) -> None:
-        """Who else is in the barrier group does not matter."""
 
     def _totem_confchg(self, ring_id: CpgRingId, nodes: tuple[int, ...]) -> None:
         self._ring = ring_id

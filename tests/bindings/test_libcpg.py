@@ -38,10 +38,10 @@ class Cpg:
         if event[0] in self.raise_in:
             raise self.raise_in[event[0]]
 
-    def initialize(self, totem: bool = True) -> Cpg:
+    def initialize(self, totem: bool = True, confchg: bool = True) -> Cpg:
         self.handle.initialize(
             lambda *a: self._event("deliver", *a),
-            lambda *a: self._event("confchg", *a),
+            (lambda *a: self._event("confchg", *a)) if confchg else None,
             (lambda *a: self._event("totem", *a)) if totem else None,
         )
         return self
@@ -91,6 +91,13 @@ def test_initialize_uses_model_v1_with_initial_totem_conf(cpg: Cpg):
     assert cpg.data.model == 1
     assert cpg.data.flags == libcpg.CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF
     assert all([cpg.data.cpg_deliver_fn, cpg.data.cpg_confchg_fn, cpg.data.cpg_totem_confchg_fn])
+
+
+def test_initialize_without_confchg_callback_leaves_it_null(monkeypatch: pytest.MonkeyPatch):
+    cpg = Cpg(monkeypatch).initialize(confchg=False)
+    assert cpg.data is not None
+    assert not cpg.data.cpg_confchg_fn  # NULL: libcpg's dispatch skips the confchg
+    assert cpg.data.cpg_deliver_fn
 
 
 def test_initialize_without_totem_callback(monkeypatch: pytest.MonkeyPatch):

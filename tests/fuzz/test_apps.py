@@ -15,7 +15,6 @@ exactly the tree the fs actor has in memory.
 from __future__ import annotations
 
 import json
-import sqlite3
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from corosync.config import ClusterConfig, ClusterNode
 from corosync.writers import Writers
 from dfsm import DfsmFatal, DfsmLeave, Member, MemberState, StateDecision
 from errors import WireFormatError
-from memdb.loader import load_memdb, normalise_row
+from lab.cluster import read_index
 from replication.dcdb_app import DcdbApp
 from replication.kvstore_app import KvstoreApp
 from tests.fakes.corosync import FakeDcdbGroup
@@ -176,20 +175,6 @@ def test_kvstore_garbage_states_are_ignored_in_the_merge() -> None:
 # ----- dcdb ------------------------------------------------------------------------------------
 
 
-def disk_index(db: Path) -> bytes:
-    """The memdb index of what ``db`` holds (names may hold any byte, as the daemon reads them)."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    con.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
-    try:
-        rows = con.execute(
-            "SELECT inode, parent, version, writer, mtime, type, name, data FROM tree"
-        ).fetchall()
-    finally:
-        con.close()
-    index: bytes = load_memdb(normalise_row(*row) for row in rows).encode_index()
-    return index
-
-
 def started_fs(tmp_path: Path) -> pykka.ActorRef[Any]:
     """An fs actor on a fresh database holding the folders the captured changes touch."""
     db = DbActor.start(str(tmp_path / "config.db"))
@@ -234,7 +219,7 @@ def test_dcdb_garbage_changes_nothing_it_should_not(tmp_path: Path) -> None:
         if not accepted:
             assert after == before
         assert dcdb.decode_index(after).version >= dcdb.decode_index(before).version
-        assert disk_index(tmp_path / "config.db") == after  # the database holds the same tree
+        assert read_index(tmp_path / "config.db") == after  # the database holds the same tree
 
     run()
     assert fs.is_alive()
